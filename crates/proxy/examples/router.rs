@@ -1,0 +1,128 @@
+//! Runs the built-in router as a standalone process, for benchmarks and manual tests.
+//!
+//! ```text
+//! cargo run --release -p proxy --example router -- \
+//!     --listen 127.0.0.1:8080 --admin 127.0.0.1:8081 \
+//!     --group stable=127.0.0.1:9001,127.0.0.1:9002 --group canary=127.0.0.1:9003 \
+//!     --weights stable=95,canary=5 [--key cookie:user] [--threads 1] \
+//!     [--health-path /health | --no-health-check]
+//! ```
+//!
+//! `--threads 1` runs a single-threaded runtime (the setting for a router pinned to one
+//! core); the default is one worker per available core.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use proxy::{BackendGroup, Router, RouterConfig};
+
+const USAGE: &str = "usage: router --listen ADDR [--admin ADDR] --group VERSION=HOST:PORT[,HOST:PORT…]… \
+[--weights VERSION=PERCENT,…] [--key cookie:NAME|header:NAME|client_ip|none] [--threads N] \
+[--health-path PATH | --no-health-check]";
+
+struct Args {
+    config: RouterConfig,
+    threads: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut listen = None;
+    let mut admin = None;
+    let mut groups = Vec::new();
+    let mut weights = BTreeMap::new();
+    let mut key = proxy::Bucketing::None;
+    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut health_path = Some("/health".to_string());
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
+            "--admin" => admin = Some(value()?.parse().map_err(|e| format!("--admin: {e}"))?),
+            "--group" => {
+                let text = value()?;
+                let (version, backends) = text
+                    .split_once('=')
+                    .ok_or(format!("--group {text}: write VERSION=HOST:PORT,…"))?;
+                groups.push(BackendGroup::new(version, backends.split(',')));
+            }
+            "--weights" => {
+                for pair in value()?.split(',') {
+                    let (version, percent) = pair
+                        .split_once('=')
+                        .ok_or(format!("--weights {pair}: write VERSION=PERCENT"))?;
+                    let percent = percent
+                        .parse()
+                        .map_err(|e| format!("--weights {pair}: {e}"))?;
+                    weights.insert(version.to_string(), percent);
+                }
+            }
+            "--key" => key = value()?.parse().map_err(|e| format!("--key: {e}"))?,
+            "--threads" => threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--health-path" => health_path = Some(value()?),
+            "--no-health-check" => health_path = None,
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let listen = listen.ok_or(format!("--listen is required\n{USAGE}"))?;
+    let mut config = RouterConfig::new(listen, groups);
+    config.admin_listen = admin;
+    config.weights = weights;
+    config.bucketing = key;
+    config.health_check = health_path.map(|path| proxy::HealthCheckConfig {
+        path,
+        ..Default::default()
+    });
+    Ok(Args {
+        config,
+        threads: threads.max(1),
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let router = match Router::start(args.config).await {
+            Ok(router) => router,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "router listening on {} (admin {:?}), weights {:?}",
+            router.local_addr(),
+            router.admin_addr(),
+            router.weights()
+        );
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("cannot wait for ctrl-c: {error}");
+        }
+        router.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

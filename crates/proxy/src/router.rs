@@ -1,0 +1,553 @@
+//! The proxy itself: listeners, the per-request path (pick a version, pick a healthy
+//! backend, forward over a keep-alive pool, record telemetry), and the handle that steers it.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Bucketing, RouterConfig};
+use crate::routing::{WeightTable, bucket_of_key, bucket_of_sequence};
+use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
+use crate::{Error, health, metrics};
+
+/// The body of every response the router sends: the backend's, streamed, or its own.
+pub(crate) type RouterBody = Either<Incoming, Full<Bytes>>;
+
+/// How long [`RouterHandle::shutdown`] lets in-flight requests finish.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// One backend address and whether health checks currently let it take traffic.
+pub(crate) struct Backend {
+    pub(crate) address: String,
+    pub(crate) authority: Authority,
+    pub(crate) healthy: AtomicBool,
+}
+
+/// The backends of one version, picked in rotation among the healthy ones.
+pub(crate) struct Group {
+    pub(crate) version: String,
+    pub(crate) version_id: VersionId,
+    pub(crate) backends: Box<[Arc<Backend>]>,
+    next_backend: AtomicUsize,
+}
+
+impl Group {
+    fn pick_healthy(&self) -> Option<&Backend> {
+        let count = self.backends.len();
+        let start = self.next_backend.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|offset| &*self.backends[(start + offset) % count])
+            .find(|backend| backend.healthy.load(Ordering::Relaxed))
+    }
+}
+
+/// State shared by every connection task, the health checkers and the handle.
+pub(crate) struct Shared {
+    pub(crate) groups: Box<[Group]>,
+    versions: Vec<String>,
+    pub(crate) table: ArcSwap<WeightTable>,
+    bucketing: Bucketing,
+    keyless_sequence: AtomicU64,
+    client: Client<HttpConnector, Incoming>,
+    request_timeout: Duration,
+    pub(crate) telemetry: Arc<Telemetry>,
+}
+
+/// Namespace for starting a router.
+pub struct Router;
+
+impl Router {
+    /// Validates `config`, binds the listeners, and starts serving on the current tokio
+    /// runtime. The router runs until [`RouterHandle::shutdown`] or the runtime ends.
+    pub async fn start(config: RouterConfig) -> Result<RouterHandle, Error> {
+        config.validate()?;
+        let versions: Vec<String> = config.groups.iter().map(|g| g.version.clone()).collect();
+        let initial_weights = if config.weights.is_empty() {
+            BTreeMap::from([(versions[0].clone(), 100)])
+        } else {
+            config.weights.clone()
+        };
+        let table = WeightTable::new(&versions, &initial_weights)?;
+        let telemetry = Arc::new(Telemetry::new(versions.iter().cloned()));
+
+        let mut groups = Vec::with_capacity(config.groups.len());
+        for group in &config.groups {
+            let mut backends = Vec::with_capacity(group.backends.len());
+            for address in &group.backends {
+                let bad = |reason: String| Error::Backend {
+                    version: group.version.clone(),
+                    address: address.clone(),
+                    reason,
+                };
+                let authority: Authority = address.parse().map_err(|e| bad(format!("{e}")))?;
+                if authority.port_u16().is_none() || authority.as_str().contains('@') {
+                    return Err(bad("write it as host:port, e.g. 127.0.0.1:9001".into()));
+                }
+                backends.push(Arc::new(Backend {
+                    address: address.clone(),
+                    authority,
+                    healthy: AtomicBool::new(true),
+                }));
+            }
+            groups.push(Group {
+                version: group.version.clone(),
+                version_id: telemetry
+                    .version_id(&group.version)
+                    .expect("telemetry was built from the same version list"),
+                backends: backends.into(),
+                next_backend: AtomicUsize::new(0),
+            });
+        }
+
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.timeouts.connect));
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(config.pool.max_idle_per_backend)
+            .pool_idle_timeout(config.pool.idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+
+        let shared = Arc::new(Shared {
+            groups: groups.into(),
+            versions,
+            table: ArcSwap::from_pointee(table),
+            bucketing: config.bucketing.clone(),
+            keyless_sequence: AtomicU64::new(0),
+            client,
+            request_timeout: config.timeouts.request,
+            telemetry,
+        });
+
+        let listener = bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let admin_listener = match config.admin_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        let admin_addr = match &admin_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
+
+        let (shutdown_sender, shutdown) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let proxy_shared = shared.clone();
+        tasks.push(tokio::spawn(serve(
+            listener,
+            shutdown.clone(),
+            move |peer| {
+                let shared = proxy_shared.clone();
+                let peer_ip = peer.ip();
+                hyper::service::service_fn(move |request| proxy(shared.clone(), peer_ip, request))
+            },
+        )));
+        if let Some(listener) = admin_listener {
+            let admin_shared = shared.clone();
+            tasks.push(tokio::spawn(serve(listener, shutdown.clone(), move |_| {
+                let shared = admin_shared.clone();
+                hyper::service::service_fn(move |request| {
+                    std::future::ready(Ok::<_, Infallible>(metrics::admin(&shared, &request)))
+                })
+            })));
+        }
+        if let Some(check) = &config.health_check {
+            tasks.extend(health::spawn_checkers(&shared, check, shutdown.clone()));
+        }
+        tasks.push(tokio::spawn(tick_telemetry(
+            shared.telemetry.clone(),
+            shutdown.clone(),
+        )));
+        tracing::info!(%local_addr, ?admin_addr, "router started");
+
+        Ok(RouterHandle {
+            shared,
+            local_addr,
+            admin_addr,
+            shutdown: shutdown_sender,
+            tasks,
+        })
+    }
+}
+
+/// Health of one backend as the router sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendHealth {
+    pub version: String,
+    pub address: String,
+    pub healthy: bool,
+}
+
+/// Steers a running router: weights, telemetry, health, shutdown.
+pub struct RouterHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterHandle")
+            .field("local_addr", &self.local_addr)
+            .field("admin_addr", &self.admin_addr)
+            .field("weights", &self.weights())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterHandle {
+    /// Replaces the weight table in one atomic pointer swap: each request is routed by
+    /// either the old table or the new one, never a mix, and none is dropped. Weights are
+    /// percent and must sum to 100; versions not named get 0. Returns the weights now in
+    /// force (every version, zeros included), as [`RouterHandle::weights`] would.
+    pub fn set_weights(
+        &self,
+        wanted: &BTreeMap<String, u32>,
+    ) -> Result<BTreeMap<String, u32>, Error> {
+        let table = WeightTable::new(&self.shared.versions, wanted)?;
+        let in_force = table.weights().clone();
+        self.shared.table.store(Arc::new(table));
+        tracing::info!(weights = ?in_force, "weights set");
+        Ok(in_force)
+    }
+
+    /// The weights in force: every configured version, zeros included.
+    pub fn weights(&self) -> BTreeMap<String, u32> {
+        self.shared.table.load().weights().clone()
+    }
+
+    /// Per-version counters and histograms; see [`Telemetry::window`].
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.shared.telemetry
+    }
+
+    /// Version names in configured order (the baseline first).
+    pub fn versions(&self) -> &[String] {
+        &self.shared.versions
+    }
+
+    /// Every backend and whether it currently takes traffic.
+    pub fn backend_health(&self) -> Vec<BackendHealth> {
+        self.shared
+            .groups
+            .iter()
+            .flat_map(|group| {
+                group.backends.iter().map(|backend| BackendHealth {
+                    version: group.version.clone(),
+                    address: backend.address.clone(),
+                    healthy: backend.healthy.load(Ordering::Relaxed),
+                })
+            })
+            .collect()
+    }
+
+    /// The address clients connect to (the bound port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The admin address (`/healthz`, `/metrics`, `/weights`), if one was configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to 5 s), and stops
+    /// health checks.
+    pub async fn shutdown(self) {
+        // Receivers live in the tasks; an error only means they have all ended already.
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!(local_addr = %self.local_addr, "router stopped");
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| Error::Bind { address, source })
+}
+
+/// Accepts connections until shutdown, serving each with HTTP/1.1 or HTTP/2 (detected from
+/// the first bytes), then waits for open connections to finish their requests.
+async fn serve<S, F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, make_service: F)
+where
+    F: Fn(SocketAddr) -> S,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<RouterBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Latency matters more than packet count for a proxy.
+                    let _ = stream.set_nodelay(true);
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), make_service(peer))
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%peer, %error, "client connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(GRACEFUL_SHUTDOWN) => {
+            tracing::warn!("connections still open after the graceful shutdown period");
+        }
+    }
+}
+
+async fn tick_telemetry(telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => telemetry.tick(),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        // Headers named in `Connection` are hop-by-hop too.
+        let named: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn bucket_for(shared: &Shared, request: &Request<Incoming>, peer: IpAddr) -> u32 {
+    let key_bucket = match &shared.bucketing {
+        Bucketing::None => None,
+        Bucketing::Cookie(name) => cookie_value(request.headers(), name).map(bucket_of_key),
+        Bucketing::Header(name) => request
+            .headers()
+            .get(name.as_str())
+            .map(|value| bucket_of_key(value.as_bytes())),
+        Bucketing::ClientIp => Some(match peer.to_canonical() {
+            IpAddr::V4(ip) => bucket_of_key(&ip.octets()),
+            IpAddr::V6(ip) => bucket_of_key(&ip.octets()),
+        }),
+    };
+    // A request without the key is placed on its own, like with no bucketing.
+    key_bucket.unwrap_or_else(|| {
+        bucket_of_sequence(shared.keyless_sequence.fetch_add(1, Ordering::Relaxed))
+    })
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let equals = pair.iter().position(|byte| *byte == b'=')?;
+            (pair[..equals].trim_ascii() == name.as_bytes()).then(|| {
+                let value = pair[equals + 1..].trim_ascii();
+                value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value)
+            })
+        })
+}
+
+fn router_response(status: StatusCode, message: &'static str) -> Response<RouterBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
+        message.as_bytes(),
+    ))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The per-request path.
+async fn proxy(
+    shared: Arc<Shared>,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Response<RouterBody>, Infallible> {
+    let started = Instant::now();
+    let bucket = bucket_for(&shared, &request, peer);
+    let group = &shared.groups[shared.table.load().group_for_bucket(bucket)];
+    let Some(backend) = group.pick_healthy() else {
+        shared.telemetry.record(
+            group.version_id,
+            Outcome::ProxyError(ProxyErrorKind::NoHealthyBackend),
+            started.elapsed(),
+        );
+        return Ok(router_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy backend for this version\n",
+        ));
+    };
+
+    let (mut parts, body) = request.into_parts();
+    if parts.version == Version::HTTP_2
+        && !parts.headers.contains_key(header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        // HTTP/2 carries the host in `:authority`; HTTP/1.1 backends need `Host`.
+        parts.headers.insert(header::HOST, host);
+    }
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(backend.authority.clone());
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+    }
+    parts.uri = match Uri::from_parts(uri) {
+        Ok(uri) => uri,
+        Err(_) => {
+            shared
+                .telemetry
+                .record(group.version_id, Outcome::Response(400), started.elapsed());
+            return Ok(router_response(
+                StatusCode::BAD_REQUEST,
+                "bad request target\n",
+            ));
+        }
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+
+    let forwarded = shared.client.request(Request::from_parts(parts, body));
+    let (outcome, response) = match tokio::time::timeout(shared.request_timeout, forwarded).await {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            (
+                Outcome::Response(parts.status.as_u16()),
+                Response::from_parts(parts, Either::Left(body)),
+            )
+        }
+        Ok(Err(error)) if error.is_connect() => {
+            tracing::debug!(backend = %backend.address, %error, "connect to backend failed");
+            (
+                Outcome::ProxyError(ProxyErrorKind::Connect),
+                router_response(StatusCode::BAD_GATEWAY, "backend unreachable\n"),
+            )
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(backend = %backend.address, %error, "backend request failed");
+            (
+                Outcome::ProxyError(ProxyErrorKind::Backend),
+                router_response(StatusCode::BAD_GATEWAY, "backend failed\n"),
+            )
+        }
+        Err(_elapsed) => (
+            Outcome::ProxyError(ProxyErrorKind::Timeout),
+            router_response(StatusCode::GATEWAY_TIMEOUT, "backend timed out\n"),
+        ),
+    };
+    shared
+        .telemetry
+        .record(group.version_id, outcome, started.elapsed());
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_value_finds_the_named_cookie_only() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; user=\"u-42\" ; b=2"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("other=9"));
+        assert_eq!(cookie_value(&headers, "user"), Some(&b"u-42"[..]));
+        assert_eq!(cookie_value(&headers, "other"), Some(&b"9"[..]));
+        assert_eq!(cookie_value(&headers, "use"), None);
+        assert_eq!(cookie_value(&HeaderMap::new(), "user"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_stripped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+}
