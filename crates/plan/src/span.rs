@@ -45,7 +45,10 @@ impl<T> At<T> {
     }
     /// A value that was not read from a file.
     pub fn bare(value: T) -> At<T> {
-        At { value, loc: Loc::UNKNOWN }
+        At {
+            value,
+            loc: Loc::UNKNOWN,
+        }
     }
 }
 
@@ -101,7 +104,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
             u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX),
             u32::try_from(spanned.referenced.column()).unwrap_or(u32::MAX),
         );
-        Ok(At { value: spanned.value, loc })
+        Ok(At {
+            value: spanned.value,
+            loc,
+        })
     }
 }
 

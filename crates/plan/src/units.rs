@@ -32,7 +32,10 @@ pub struct Offset {
 }
 
 impl Offset {
-    pub const ZERO: Offset = Offset { months: 0, millis: 0 };
+    pub const ZERO: Offset = Offset {
+        months: 0,
+        millis: 0,
+    };
 
     pub fn from_millis(millis: i64) -> Offset {
         Offset { months: 0, millis }
@@ -88,22 +91,40 @@ impl FromStr for Offset {
         if body.contains(':') {
             // H:MM or H:MM:SS, the runbook's clock form.
             let parts: Vec<&str> = body.split(':').collect();
-            if parts.len() > 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
-                return err(format!("`{input}` is not a clock offset like `T+1:30`: {hint}"));
+            if parts.len() > 3
+                || parts
+                    .iter()
+                    .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return err(format!(
+                    "`{input}` is not a clock offset like `T+1:30`: {hint}"
+                ));
             }
-            let nums: Vec<i64> = parts.iter().map(|p| p.parse().unwrap_or(i64::MAX)).collect();
+            let nums: Vec<i64> = parts
+                .iter()
+                .map(|p| p.parse().unwrap_or(i64::MAX))
+                .collect();
             if nums.iter().skip(1).any(|&n| n >= 60) || parts.iter().skip(1).any(|p| p.len() != 2) {
-                return err(format!("`{input}`: minutes and seconds are two digits below 60, e.g. `T+0:05`"));
+                return err(format!(
+                    "`{input}`: minutes and seconds are two digits below 60, e.g. `T+0:05`"
+                ));
             }
             let hours = nums[0];
             if hours > 100_000 {
                 return err(format!("`{input}` is too far from T0"));
             }
             let secs = hours * 3600 + nums[1] * 60 + nums.get(2).copied().unwrap_or(0);
-            return Ok(Offset { months: 0, millis: sign * secs * 1000 });
+            return Ok(Offset {
+                months: 0,
+                millis: sign * secs * 1000,
+            });
         }
-        let amount = parse_amount_list(body).map_err(|e| UnitError(format!("`{input}`: {e}; {hint}")))?;
-        Ok(Offset { months: amount.months * sign as i32, millis: amount.millis * sign })
+        let amount =
+            parse_amount_list(body).map_err(|e| UnitError(format!("`{input}`: {e}; {hint}")))?;
+        Ok(Offset {
+            months: amount.months * sign as i32,
+            millis: amount.millis * sign,
+        })
     }
 }
 
@@ -125,11 +146,11 @@ impl fmt::Display for Offset {
         let sign = if self.millis < 0 { '-' } else { '+' };
         let ms = self.millis.unsigned_abs();
         let secs = ms / 1000;
-        if ms % 1000 == 0 && secs % 86_400 == 0 && secs >= 2 * 86_400 {
+        if ms.is_multiple_of(1000) && secs.is_multiple_of(86_400) && secs >= 2 * 86_400 {
             return write!(f, "{sign}{}d", secs / 86_400);
         }
         let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-        if s == 0 && ms % 1000 == 0 {
+        if s == 0 && ms.is_multiple_of(1000) {
             write!(f, "{sign}{h}:{m:02}")
         } else {
             write!(f, "{sign}{h}:{m:02}:{s:02}")
@@ -162,7 +183,8 @@ impl FromStr for Dur {
     type Err = UnitError;
 
     fn from_str(input: &str) -> Result<Dur, UnitError> {
-        let hint = "write a duration like `500ms`, `30s`, `5m`, `10 minutes`, `2h` or `< 2 minutes`";
+        let hint =
+            "write a duration like `500ms`, `30s`, `5m`, `10 minutes`, `2h` or `< 2 minutes`";
         let mut s = input.trim();
         for prefix in ["<=", "<", "within", "under"] {
             if let Some(rest) = s.strip_prefix(prefix) {
@@ -173,9 +195,12 @@ impl FromStr for Dur {
         if s.is_empty() {
             return err(format!("empty duration: {hint}"));
         }
-        let amount = parse_amount_list(s).map_err(|e| UnitError(format!("`{input}`: {e}; {hint}")))?;
+        let amount =
+            parse_amount_list(s).map_err(|e| UnitError(format!("`{input}`: {e}; {hint}")))?;
         if amount.months != 0 {
-            return err(format!("`{input}`: a duration cannot be in months (they differ in length); use days or weeks"));
+            return err(format!(
+                "`{input}`: a duration cannot be in months (they differ in length); use days or weeks"
+            ));
         }
         if amount.millis < 0 {
             return err(format!("`{input}`: a duration cannot be negative"));
@@ -190,7 +215,7 @@ impl fmt::Display for Dur {
         if ms == 0 {
             return f.write_str("0s");
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let mut secs = ms / 1000;
@@ -231,7 +256,9 @@ fn parse_amount_list(s: &str) -> Result<Amount, String> {
         if start == i {
             return Err(format!("expected a number at `{}`", &s[start..]));
         }
-        let number: f64 = s[start..i].parse().map_err(|_| format!("`{}` is not a number", &s[start..i]))?;
+        let number: f64 = s[start..i]
+            .parse()
+            .map_err(|_| format!("`{}` is not a number", &s[start..i]))?;
         while i < bytes.len() && bytes[i] == b' ' {
             i += 1;
         }
@@ -255,8 +282,17 @@ fn parse_amount_list(s: &str) -> Result<Amount, String> {
                 any = true;
                 continue;
             }
-            "" => return Err(format!("`{}` needs a unit (ms, s, m, h, d, w, month)", &s[start..i])),
-            other => return Err(format!("unknown unit `{other}` (use ms, s, m, h, d, w or month)")),
+            "" => {
+                return Err(format!(
+                    "`{}` needs a unit (ms, s, m, h, d, w, month)",
+                    &s[start..i]
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` (use ms, s, m, h, d, w or month)"
+                ));
+            }
         };
         millis += number * factor;
         any = true;
@@ -267,7 +303,10 @@ fn parse_amount_list(s: &str) -> Result<Amount, String> {
     if millis > 1e15 || months > 12_000 {
         return Err("amount is too large".into());
     }
-    Ok(Amount { months: months as i32, millis: millis.round() as i64 })
+    Ok(Amount {
+        months: months as i32,
+        millis: millis.round() as i64,
+    })
 }
 
 // === impl Quantity ===
@@ -308,7 +347,9 @@ impl FromStr for Quantity {
         let hint = "write a threshold like `1%`, `0.1%`, `500ms`, `2s` or a plain number";
         let s = input.trim();
         let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+            .find(|c: char| {
+                !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')
+            })
             .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
         let value: f64 = num
@@ -386,9 +427,11 @@ impl FromStr for Condition {
     fn from_str(input: &str) -> Result<Condition, UnitError> {
         let hint = "write a condition like `error_rate > 1%` or `p95_latency > 2000ms`";
         let s = input.trim();
-        let pos = s
-            .find(['<', '>'])
-            .ok_or_else(|| UnitError(format!("`{input}` has no comparison (`>`, `>=`, `<`, `<=`): {hint}")))?;
+        let pos = s.find(['<', '>']).ok_or_else(|| {
+            UnitError(format!(
+                "`{input}` has no comparison (`>`, `>=`, `<`, `<=`): {hint}"
+            ))
+        })?;
         let sli = s[..pos].trim();
         let rest = &s[pos..];
         let (comparison, rest) = if let Some(r) = rest.strip_prefix(">=") {
@@ -402,17 +445,33 @@ impl FromStr for Condition {
         } else {
             return err(format!("`{input}`: {hint}"));
         };
-        if sli.is_empty() || !sli.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
-            return err(format!("`{input}`: the left side must be an SLI id: {hint}"));
+        if sli.is_empty()
+            || !sli
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            return err(format!(
+                "`{input}`: the left side must be an SLI id: {hint}"
+            ));
         }
         let threshold: Quantity = rest.parse()?;
-        Ok(Condition { sli: sli.to_string(), comparison, threshold })
+        Ok(Condition {
+            sli: sli.to_string(),
+            comparison,
+            threshold,
+        })
     }
 }
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.sli, self.comparison.symbol(), self.threshold)
+        write!(
+            f,
+            "{} {} {}",
+            self.sli,
+            self.comparison.symbol(),
+            self.threshold
+        )
     }
 }
 
@@ -442,10 +501,22 @@ macro_rules! string_serde {
     };
 }
 
-string_serde!(Offset, "Offset from T0: `T-7d`, `T-7 days`, `T-2:00`, `T+0:05`, `T+24:00`, `T+48h`, `T+1w`, `T+1 month`.");
-string_serde!(Dur, "Duration: `500ms`, `30s`, `5m`, `10 minutes`, `2h`, `1d`, `< 2 minutes`.");
-string_serde!(Quantity, "Threshold with unit: `1%`, `0.1%`, `500ms`, `2s`, `99.9%`, or a plain number.");
-string_serde!(Condition, "Condition on an SLI: `error_rate > 1%`, `p95_latency > 2000ms`.");
+string_serde!(
+    Offset,
+    "Offset from T0: `T-7d`, `T-7 days`, `T-2:00`, `T+0:05`, `T+24:00`, `T+48h`, `T+1w`, `T+1 month`."
+);
+string_serde!(
+    Dur,
+    "Duration: `500ms`, `30s`, `5m`, `10 minutes`, `2h`, `1d`, `< 2 minutes`."
+);
+string_serde!(
+    Quantity,
+    "Threshold with unit: `1%`, `0.1%`, `500ms`, `2s`, `99.9%`, or a plain number."
+);
+string_serde!(
+    Condition,
+    "Condition on an SLI: `error_rate > 1%`, `p95_latency > 2000ms`."
+);
 
 /// Accepts a YAML scalar that may have been typed as a number (`hold: 30` is not valid, but
 /// `threshold: 4.0` is) and hands it on as text.
@@ -491,20 +562,45 @@ mod tests {
             ("T+24:00", Offset::from_millis(24 * 3_600_000)),
             ("T+48h", Offset::from_millis(48 * 3_600_000)),
             ("T+1w", Offset::from_millis(7 * 86_400_000)),
-            ("T+1 month", Offset { months: 1, millis: 0 }),
+            (
+                "T+1 month",
+                Offset {
+                    months: 1,
+                    millis: 0,
+                },
+            ),
             ("T+168h", Offset::from_millis(168 * 3_600_000)),
         ];
         for (text, want) in cases {
             assert_eq!(text.parse::<Offset>().unwrap(), want, "{text}");
         }
-        for bad in ["7d", "T", "T+", "T*5", "T+1:5", "T+1:75", "T+5 parsecs", "T+1.5 months", "T+5"] {
+        for bad in [
+            "7d",
+            "T",
+            "T+",
+            "T*5",
+            "T+1:5",
+            "T+1:75",
+            "T+5 parsecs",
+            "T+1.5 months",
+            "T+5",
+        ] {
             assert!(bad.parse::<Offset>().is_err(), "{bad} should not parse");
         }
     }
 
     #[test]
     fn offsets_print_canonically_and_round_trip() {
-        for text in ["T-7d", "T-2:00", "T-0:00", "T+0:05", "T+24:00", "T+7d", "T+1 month", "T+0:00:30"] {
+        for text in [
+            "T-7d",
+            "T-2:00",
+            "T-0:00",
+            "T+0:05",
+            "T+24:00",
+            "T+7d",
+            "T+1 month",
+            "T+0:00:30",
+        ] {
             let offset: Offset = text.parse().unwrap();
             assert_eq!(offset.to_string(), text);
             assert_eq!(offset.to_string().parse::<Offset>().unwrap(), offset);
@@ -541,9 +637,27 @@ mod tests {
 
     #[test]
     fn thresholds_and_conditions() {
-        assert_eq!("0.1%".parse::<Quantity>().unwrap(), Quantity { value: 0.1, unit: Unit::Percent });
-        assert_eq!("2s".parse::<Quantity>().unwrap(), Quantity { value: 2000.0, unit: Unit::Ms });
-        assert_eq!("4.0".parse::<Quantity>().unwrap(), Quantity { value: 4.0, unit: Unit::Number });
+        assert_eq!(
+            "0.1%".parse::<Quantity>().unwrap(),
+            Quantity {
+                value: 0.1,
+                unit: Unit::Percent
+            }
+        );
+        assert_eq!(
+            "2s".parse::<Quantity>().unwrap(),
+            Quantity {
+                value: 2000.0,
+                unit: Unit::Ms
+            }
+        );
+        assert_eq!(
+            "4.0".parse::<Quantity>().unwrap(),
+            Quantity {
+                value: 4.0,
+                unit: Unit::Number
+            }
+        );
         let c: Condition = "p95_latency > 2000ms".parse().unwrap();
         assert_eq!(c.sli, "p95_latency");
         assert_eq!(c.comparison, Comparison::Above);

@@ -1,7 +1,11 @@
-//! `golive validate PLAN`: parse, validate and lint.
+//! `golive validate PLAN`: parse, validate and lint; exit 0 when the plan is usable
+//! (warnings allowed), 1 when it has errors.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use serde::Serialize;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,13 +16,61 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The `--json` output. Field names are part of the CLI's interface.
+#[derive(Serialize)]
+struct Report<'a> {
+    file: &'a str,
+    ok: bool,
+    errors: usize,
+    warnings: usize,
+    diagnostics: &'a [plan::Diagnostic],
+    summary: Option<plan::Summary>,
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.plan)?;
-    match plan::from_yaml(&text) {
-        Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(error) => {
-            eprintln!("{}: {error}", args.plan.display());
-            Ok(ExitCode::from(1))
+    let loaded = plan::load_file(&args.plan);
+    let errors = loaded.errors();
+    let summary = loaded.plan.as_ref().map(plan::Summary::of);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let report = Report {
+            file: &loaded.file,
+            ok: errors == 0,
+            errors,
+            warnings: loaded.warnings(),
+            diagnostics: &loaded.diagnostics,
+            summary,
+        };
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", loaded.render())?;
+        let verdict = match (errors, loaded.warnings()) {
+            (0, 0) => format!("{}: the plan is valid.", loaded.file),
+            (0, w) => format!(
+                "{}: the plan is usable, with {w} warning{}.",
+                loaded.file,
+                plural(w)
+            ),
+            (e, w) => format!(
+                "{}: the plan has {e} error{} and {w} warning{}; fix the errors before running it.",
+                loaded.file,
+                plural(e),
+                plural(w)
+            ),
+        };
+        match summary {
+            Some(summary) => writeln!(out, "{verdict} {}", summary.sentence())?,
+            None => writeln!(out, "{verdict}")?,
         }
     }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
