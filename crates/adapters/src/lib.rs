@@ -4,6 +4,8 @@
 //! the engine as inputs. Every result that is not a clear answer (no data, an error, a
 //! timeout) is returned as such, never as a pass.
 
+pub mod router;
+
 use std::collections::BTreeMap;
 
 /// Percent of traffic per version group (`stable`, `canary`, …), summing to 100.
@@ -14,9 +16,13 @@ pub type Weights = BTreeMap<String, u32>;
 pub enum Reading {
     Value(f64),
     /// The source answered, but there was nothing to judge (no series, too few requests).
-    NoData { reason: String },
+    NoData {
+        reason: String,
+    },
     /// The source could not be asked or answered with an error.
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
