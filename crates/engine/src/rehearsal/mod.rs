@@ -1,0 +1,1 @@
+//! Rehearsal: runs a plan against a scenario on simulated time (placeholder, filled next).
