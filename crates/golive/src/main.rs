@@ -18,12 +18,15 @@ struct Cli {
 enum Command {
     /// Parse, validate and lint a plan.
     Validate(cmd::validate::Args),
+    /// Verify a run log's hash chain or export it for auditors.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,
