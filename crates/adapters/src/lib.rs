@@ -4,6 +4,7 @@
 //! the engine as inputs. Every result that is not a clear answer (no data, an error, a
 //! timeout) is returned as such, never as a pass.
 
+pub mod metrics;
 pub mod router;
 
 use std::collections::BTreeMap;
@@ -50,4 +51,11 @@ pub trait TrafficRouter: Send + Sync {
 #[async_trait::async_trait]
 pub trait MetricSource: Send + Sync {
     async fn read(&self, query: &str, version: &str) -> Reading;
+
+    /// Reads a ratio SLI (errors per request, availability). A source that can count the
+    /// version's requests answers `NoData` below its minimum, so a stage without traffic
+    /// is inconclusive instead of passing. By default the same as `read`.
+    async fn read_ratio(&self, query: &str, version: &str) -> Reading {
+        self.read(query, version).await
+    }
 }

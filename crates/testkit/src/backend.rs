@@ -129,9 +129,21 @@ async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> R
     let at = Instant::now();
     if uri.path() == "/metrics" {
         let fault = *lock(&shared.fault);
-        let hits = lock(&shared.hits).len();
+        let (ok, failed) = lock(&shared.hits)
+            .iter()
+            .fold((0u64, 0u64), |(ok, failed), hit| {
+                if hit.status >= 500 {
+                    (ok, failed + 1)
+                } else {
+                    (ok + 1, failed)
+                }
+            });
         let body = format!(
-            "# TYPE testkit_backend_fault gauge\ntestkit_backend_fault{{backend=\"{name}\"}} {}\n# TYPE testkit_backend_requests_total counter\ntestkit_backend_requests_total{{backend=\"{name}\"}} {hits}\n",
+            "# TYPE testkit_backend_fault gauge\n\
+             testkit_backend_fault{{backend=\"{name}\"}} {}\n\
+             # TYPE testkit_backend_responses_total counter\n\
+             testkit_backend_responses_total{{backend=\"{name}\",code=\"2xx\"}} {ok}\n\
+             testkit_backend_responses_total{{backend=\"{name}\",code=\"5xx\"}} {failed}\n",
             u8::from(fault != Fault::Healthy),
             name = shared.name,
         );
