@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod schedule;
 pub mod source;
 pub mod span;
 pub mod suggest;
@@ -14,6 +15,7 @@ pub mod summary;
 pub mod templates;
 pub mod units;
 pub mod validate;
+pub mod vars;
 
 pub use diagnostic::{Code, Diagnostic, Level};
 pub use load::{Loaded, load, load_file};

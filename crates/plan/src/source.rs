@@ -99,7 +99,7 @@ impl<'a> SourceText<'a> {
 
 /// The byte index where a YAML comment starts on this line, if any. Quotes are honoured
 /// well enough for plan files: a `#` inside a quoted scalar is not a comment.
-fn comment_start(line: &str) -> Option<usize> {
+pub fn comment_start(line: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
     let mut previous = ' ';
     for (i, c) in line.char_indices() {
