@@ -5,7 +5,8 @@
 //!     --listen 127.0.0.1:8080 --admin 127.0.0.1:8081 \
 //!     --group stable=127.0.0.1:9001,127.0.0.1:9002 --group canary=127.0.0.1:9003 \
 //!     --weights stable=95,canary=5 [--key cookie:user] [--threads 1] \
-//!     [--health-path /health | --no-health-check]
+//!     [--health-path /health | --no-health-check] [--max-in-flight N|none] \
+//!     [--max-head BYTES]
 //! ```
 //!
 //! `--threads 1` runs a single-threaded runtime (the setting for a router pinned to one
@@ -18,7 +19,7 @@ use proxy::{BackendGroup, Router, RouterConfig};
 
 const USAGE: &str = "usage: router --listen ADDR [--admin ADDR] --group VERSION=HOST:PORT[,HOST:PORT…]… \
 [--weights VERSION=PERCENT,…] [--key cookie:NAME|header:NAME|client_ip|none] [--threads N] \
-[--health-path PATH | --no-health-check]";
+[--health-path PATH | --no-health-check] [--max-in-flight N|none] [--max-head BYTES]";
 
 struct Args {
     config: RouterConfig,
@@ -33,6 +34,8 @@ fn parse_args() -> Result<Args, String> {
     let mut key = proxy::Bucketing::None;
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut health_path = Some("/health".to_string());
+    let mut max_in_flight = proxy::PoolConfig::default().max_in_flight_per_backend;
+    let mut max_head = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -61,6 +64,20 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--health-path" => health_path = Some(value()?),
             "--no-health-check" => health_path = None,
+            "--max-in-flight" => {
+                let text = value()?;
+                max_in_flight = match text.as_str() {
+                    "none" => None,
+                    number => Some(
+                        number
+                            .parse()
+                            .map_err(|e| format!("--max-in-flight: {e}"))?,
+                    ),
+                }
+            }
+            "--max-head" => {
+                max_head = Some(value()?.parse().map_err(|e| format!("--max-head: {e}"))?)
+            }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -70,6 +87,10 @@ fn parse_args() -> Result<Args, String> {
     config.admin_listen = admin;
     config.weights = weights;
     config.bucketing = key;
+    config.pool.max_in_flight_per_backend = max_in_flight;
+    if let Some(max_head) = max_head {
+        config.max_request_head_bytes = max_head;
+    }
     config.health_check = health_path.map(|path| proxy::HealthCheckConfig {
         path,
         ..Default::default()

@@ -219,6 +219,26 @@ impl Collector for RouterCollector {
                     .encode_gauge(&i64::from(backend.healthy.load(Ordering::Relaxed)))?;
             }
         }
+
+        let mut in_flight = encoder.encode_descriptor(
+            "golive_router_backend_in_flight",
+            "Requests holding one of the backend's in-flight slots (only when \
+             max_in_flight_per_backend is set); at the limit, new requests wait.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for group in self.shared.groups.iter() {
+            for backend in group.backends.iter() {
+                if let Some(count) = backend.in_flight() {
+                    in_flight
+                        .encode_family(&[
+                            ("version", group.version.as_str()),
+                            ("backend", backend.address.as_str()),
+                        ])?
+                        .encode_gauge(&(count as i64))?;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{Request, Response, StatusCode, Uri, Version};
@@ -21,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Bucketing, RouterConfig};
@@ -30,7 +32,38 @@ use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
 use crate::{Error, health, metrics};
 
 /// The body of every response the router sends: the backend's, streamed, or its own.
-pub(crate) type RouterBody = Either<Incoming, Full<Bytes>>;
+pub(crate) type RouterBody = Either<BackendBody, Full<Bytes>>;
+
+/// A backend's response body, streamed to the client, holding the backend's in-flight
+/// slot until its last frame has been read.
+pub(crate) struct BackendBody {
+    body: Incoming,
+    in_flight_slot: Option<OwnedSemaphorePermit>,
+}
+
+impl hyper::body::Body for BackendBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = frame {
+            self.in_flight_slot = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// How long [`RouterHandle::shutdown`] lets in-flight requests finish.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
@@ -40,6 +73,16 @@ pub(crate) struct Backend {
     pub(crate) address: String,
     pub(crate) authority: Authority,
     pub(crate) healthy: AtomicBool,
+    /// Bounds requests in flight to this backend, when configured.
+    in_flight: Option<Arc<Semaphore>>,
+    in_flight_limit: Option<usize>,
+}
+
+impl Backend {
+    /// Requests now holding one of this backend's in-flight slots, when limited.
+    pub(crate) fn in_flight(&self) -> Option<usize> {
+        Some(self.in_flight_limit? - self.in_flight.as_ref()?.available_permits())
+    }
 }
 
 /// The backends of one version, picked in rotation among the healthy ones.
@@ -106,6 +149,11 @@ impl Router {
                     address: address.clone(),
                     authority,
                     healthy: AtomicBool::new(true),
+                    in_flight: config
+                        .pool
+                        .max_in_flight_per_backend
+                        .map(|limit| Arc::new(Semaphore::new(limit))),
+                    in_flight_limit: config.pool.max_in_flight_per_backend,
                 }));
             }
             groups.push(Group {
@@ -154,9 +202,11 @@ impl Router {
         let (shutdown_sender, shutdown) = watch::channel(false);
         let mut tasks = Vec::new();
         let proxy_shared = shared.clone();
+        let max_head = config.max_request_head_bytes;
         tasks.push(tokio::spawn(serve(
             listener,
             shutdown.clone(),
+            max_head,
             move |peer| {
                 let shared = proxy_shared.clone();
                 let peer_ip = peer.ip();
@@ -165,12 +215,17 @@ impl Router {
         )));
         if let Some(listener) = admin_listener {
             let admin_shared = shared.clone();
-            tasks.push(tokio::spawn(serve(listener, shutdown.clone(), move |_| {
-                let shared = admin_shared.clone();
-                hyper::service::service_fn(move |request| {
-                    std::future::ready(Ok::<_, Infallible>(metrics::admin(&shared, &request)))
-                })
-            })));
+            tasks.push(tokio::spawn(serve(
+                listener,
+                shutdown.clone(),
+                max_head,
+                move |_| {
+                    let shared = admin_shared.clone();
+                    hyper::service::service_fn(move |request| {
+                        std::future::ready(Ok::<_, Infallible>(metrics::admin(&shared, &request)))
+                    })
+                },
+            )));
         }
         if let Some(check) = &config.health_check {
             tasks.extend(health::spawn_checkers(&shared, check, shutdown.clone()));
@@ -294,8 +349,12 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, Error> {
 
 /// Accepts connections until shutdown, serving each with HTTP/1.1 or HTTP/2 (detected from
 /// the first bytes), then waits for open connections to finish their requests.
-async fn serve<S, F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, make_service: F)
-where
+async fn serve<S, F>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    max_request_head_bytes: usize,
+    make_service: F,
+) where
     F: Fn(SocketAddr) -> S,
     S: hyper::service::Service<
             Request<Incoming>,
@@ -306,7 +365,10 @@ where
     S::Future: Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(max_request_head_bytes.max(crate::config::MIN_REQUEST_HEAD_BYTES));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
@@ -366,19 +428,20 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(connection) = headers.get(header::CONNECTION) {
-        // Headers named in `Connection` are hop-by-hop too.
-        let named: Vec<HeaderName> = connection
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
+    if let Some(connection) = headers.remove(header::CONNECTION) {
+        // Headers named in `Connection` are hop-by-hop too. The usual tokens (`close`,
+        // `keep-alive`) are skipped without building a header name.
+        for token in connection.as_bytes().split(|byte| *byte == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                headers.remove(name);
+            }
         }
     }
-    for name in &HOP_BY_HOP {
+    for name in &HOP_BY_HOP[1..] {
         headers.remove(name);
     }
 }
@@ -483,24 +546,41 @@ async fn proxy(
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
 
-    let forwarded = shared.client.request(Request::from_parts(parts, body));
+    let forwarded = async {
+        let in_flight_slot = match &backend.in_flight {
+            // The semaphore is never closed, so acquiring only waits.
+            Some(slots) => slots.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let response = shared
+            .client
+            .request(Request::from_parts(parts, body))
+            .await;
+        (response, in_flight_slot)
+    };
     let (outcome, response) = match tokio::time::timeout(shared.request_timeout, forwarded).await {
-        Ok(Ok(response)) => {
+        Ok((Ok(response), in_flight_slot)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             (
                 Outcome::Response(parts.status.as_u16()),
-                Response::from_parts(parts, Either::Left(body)),
+                Response::from_parts(
+                    parts,
+                    Either::Left(BackendBody {
+                        body,
+                        in_flight_slot,
+                    }),
+                ),
             )
         }
-        Ok(Err(error)) if error.is_connect() => {
+        Ok((Err(error), _)) if error.is_connect() => {
             tracing::debug!(backend = %backend.address, %error, "connect to backend failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Connect),
                 router_response(StatusCode::BAD_GATEWAY, "backend unreachable\n"),
             )
         }
-        Ok(Err(error)) => {
+        Ok((Err(error), _)) => {
             tracing::debug!(backend = %backend.address, %error, "backend request failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Backend),

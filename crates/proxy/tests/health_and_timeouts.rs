@@ -161,3 +161,62 @@ async fn a_slow_backend_gets_504_and_an_unreachable_one_502() {
     );
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_in_flight_limit_wait_their_turn_or_time_out() {
+    let slow = backend("stable").await;
+    slow.degrade(proxy::Degradation {
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    });
+    let mut config = router_config(&[("stable", &[&slow])]);
+    config.health_check = None;
+    config.pool.max_in_flight_per_backend = Some(2);
+    config.timeouts.request = Duration::from_millis(1000);
+    let router = Router::start(config).await.unwrap();
+    let url = format!("http://{}/", router.local_addr());
+
+    // Six at once through two slots: three rounds of 150 ms, all answered.
+    let started = std::time::Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let url = url.clone();
+        requests.spawn(async move { get(&client(), &url, &[]).await.0 });
+    }
+    for status in requests.join_all().await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(440),
+        "{took:?}: the limit did not hold"
+    );
+
+    // Waiting counts against the request timeout: 16 at once through two slots need eight
+    // rounds of 150 ms; with 1 s allowed about six rounds fit, the rest get 504.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let url = url.clone();
+        requests.spawn(async move { get(&client(), &url, &[]).await.0 });
+    }
+    let statuses = requests.join_all().await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let timed_out = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::GATEWAY_TIMEOUT)
+        .count();
+    assert_eq!(ok + timed_out, 16, "{statuses:?}");
+    assert!((8..=14).contains(&ok), "{ok} answered within the timeout");
+    let metrics = get(
+        &client(),
+        &format!("http://{}/metrics", router.admin_addr().unwrap()),
+        &[],
+    )
+    .await
+    .1;
+    assert!(
+        metrics.contains("golive_router_backend_in_flight{version=\"stable\""),
+        "{metrics}"
+    );
+    router.shutdown().await;
+}
