@@ -1444,3 +1444,49 @@ fn local_stays_on_this_machine() {
         "production rehearses nothing"
     );
 }
+
+// === messages ===
+
+#[test]
+fn every_template_renders_from_the_plan_and_a_run() {
+    let plan = aivo();
+    let mut context = plan::templates::TemplateContext::for_plan(&plan);
+    context.now = "Saturday, August 23, 2025 at 6:15 AM EDT".into();
+    context.audience.title = "Operations Team".into();
+    context.run.env = "production".into();
+    context.run.phase = "Phase 3: Traffic Ramp".into();
+    context.run.status = "ramping".into();
+    context.run.weight = 25;
+    context.run.stage = "2 of 5 (25%)".into();
+    context.run.t0_actual = "Saturday, August 23, 2025 at 2:03 AM EDT".into();
+    context.run.elapsed = "4 hours 12 minutes".into();
+    context.run.next_update = "Saturday, August 23, 2025 at 6:45 AM EDT".into();
+    context.run.rollback_duration = "4 seconds".into();
+    context.run.incident.trigger = "stop_error_rate".into();
+    context.run.incident.title = "Error rate > 5% for > 2 minutes".into();
+    context.run.incident.reason = "error_rate 6.2% > 5% for 2m".into();
+    context.run.incident.started = "Saturday, August 23, 2025 at 6:13 AM EDT".into();
+    context.run.incident.impact = "25% of users on the new platform".into();
+    for template in &comms(&plan).templates {
+        let rendered =
+            plan::templates::render(template, &context).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!("{:?}\n{}", rendered.subject, rendered.body);
+        assert!(!text.contains("{{") && !text.contains("}}"), "{text}");
+        if std::env::var_os("AIVO_PRINT_TEMPLATES").is_some() {
+            println!("=== {} ===\n{text}", template.id.value);
+        }
+    }
+    let announcement = comms(&plan)
+        .templates
+        .iter()
+        .find(|t| t.id.as_str() == "pre_go_live_announcement")
+        .expect("the customer pre-announcement");
+    let body = plan::templates::render(announcement, &context)
+        .expect("renders")
+        .body;
+    assert!(
+        body.contains("Start: Saturday, August 23, 2025 at 2:00 AM EDT"),
+        "{body}"
+    );
+    assert!(body.contains("no longer than 30 minutes"), "{body}");
+}
