@@ -1490,3 +1490,24 @@ fn every_template_renders_from_the_plan_and_a_run() {
     );
     assert!(body.contains("no longer than 30 minutes"), "{body}");
 }
+
+#[test]
+fn key_moments_on_the_calendar() {
+    let plan = aivo();
+    let tz = plan.t0.0.time_zone().clone();
+    let t0 = plan.t0.0.timestamp();
+    let when = |at: &str| plan::templates::format_time(offset(at).resolve(t0, &tz), &tz);
+    let table = [
+        ("T-7 days", "Saturday, August 16, 2025 at 2:00 AM EDT"),
+        ("T-48h", "Thursday, August 21, 2025 at 2:00 AM EDT"),
+        ("T-2:00", "Saturday, August 23, 2025 at 12:00 AM EDT"),
+        ("T+8:00", "Saturday, August 23, 2025 at 10:00 AM EDT"),
+        ("T+24:00", "Sunday, August 24, 2025 at 2:00 AM EDT"),
+        ("T+72:00", "Tuesday, August 26, 2025 at 2:00 AM EDT"),
+        ("T+1w", "Saturday, August 30, 2025 at 2:00 AM EDT"),
+        ("T+1 month", "Tuesday, September 23, 2025 at 2:00 AM EDT"),
+    ];
+    for (at, want) in table {
+        assert_eq!(when(at), want, "{at}");
+    }
+}
