@@ -210,6 +210,9 @@ pub struct Diagnostic {
     pub column: u32,
     /// The text of the offending line, without its line break.
     pub source_line: String,
+    /// How many characters the caret covers; 0 means "the token at the column".
+    #[serde(skip_serializing_if = "is_zero")]
+    pub width: u32,
     /// What to do about it.
     pub help: String,
     /// Other places that explain this one ("first defined here").
@@ -243,15 +246,22 @@ impl Diagnostic {
         if self.line > 0 {
             let _ = writeln!(out, "{pad}--> {}:{}:{}", self.file, self.line, self.column);
             let _ = writeln!(out, "{pad} |");
-            let shown = printable(&self.source_line);
+            let (shown, caret_at) = crop(
+                &printable(&self.source_line),
+                self.column.max(1) as usize - 1,
+            );
             let _ = writeln!(out, "{:>gutter$} | {}", self.line, shown);
-            let caret_at = self.column.max(1) as usize - 1;
             let prefix: String = shown
                 .chars()
                 .take(caret_at)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let width = token_width(&shown, caret_at);
+            let width = match self.width {
+                0 => token_width(&shown, caret_at),
+                w => (w as usize)
+                    .min(shown.chars().count().saturating_sub(caret_at))
+                    .max(1),
+            };
             let _ = writeln!(out, "{pad} | {prefix}{}", "^".repeat(width));
             if !self.notes.is_empty() || !self.help.is_empty() {
                 let _ = writeln!(out, "{pad} |");
@@ -275,6 +285,30 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Long lines are shown as a window around the column, so the caret stays on screen.
+fn crop(line: &str, column: usize) -> (String, usize) {
+    const WIDTH: usize = 100;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= WIDTH {
+        return (line.to_string(), column);
+    }
+    let start = column
+        .saturating_sub(WIDTH / 2)
+        .min(chars.len().saturating_sub(WIDTH));
+    let end = (start + WIDTH).min(chars.len());
+    let mut shown = String::new();
+    let mut caret = column - start;
+    if start > 0 {
+        shown.push('…');
+        caret += 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
 }
 
 /// Control characters would garble a terminal; show them escaped.
@@ -309,13 +343,34 @@ fn token_width(line: &str, start: usize) -> usize {
             .position(|&c| c.is_whitespace() || matches!(c, ',' | ']' | '}'))
             .unwrap_or(rest.len())
     };
-    let width = width.max(1);
+    let width = width.clamp(1, 60);
     // A key is `name:`; the caret covers the name, not the colon.
     if width > 1 && rest[width - 1] == ':' {
         width - 1
     } else {
         width
     }
+}
+
+/// When `column` starts a plain scalar value (`key: value` or `- value`), the value's width
+/// up to a comment; otherwise 0, and the caret covers the token at the column.
+fn value_width(line: &str, column: u32) -> u32 {
+    let chars: Vec<char> = line.chars().collect();
+    let at = (column.max(1) as usize - 1).min(chars.len());
+    let before: String = chars[..at].iter().collect();
+    let before = before.trim_end();
+    if !(before.ends_with(':') || before.ends_with('-')) {
+        return 0;
+    }
+    let rest: String = chars[at..].iter().collect();
+    if rest.starts_with(['[', '{', '|', '>', '&', '*', '"', '\'']) {
+        return 0;
+    }
+    let value = match rest.find(" #") {
+        Some(comment) => &rest[..comment],
+        None => &rest,
+    };
+    u32::try_from(value.trim_end().chars().count()).unwrap_or(0)
 }
 
 /// Collects diagnostics for one file and fills in the file name and the source line.
@@ -351,6 +406,7 @@ impl<'a> Sink<'a> {
     }
 
     pub fn make(&self, code: Code, loc: Loc, message: String, help: String) -> Diagnostic {
+        let line = self.source.line(loc.line);
         Diagnostic {
             severity: code.level(),
             code,
@@ -358,7 +414,8 @@ impl<'a> Sink<'a> {
             file: self.file.to_string(),
             line: loc.line,
             column: loc.column,
-            source_line: self.source.line(loc.line).to_string(),
+            source_line: line.to_string(),
+            width: value_width(line, loc.column),
             help,
             notes: Vec::new(),
         }
@@ -366,6 +423,12 @@ impl<'a> Sink<'a> {
 }
 
 impl Diagnostic {
+    /// Sets how many characters the caret covers.
+    pub fn width(&mut self, width: usize) -> &mut Diagnostic {
+        self.width = u32::try_from(width).unwrap_or(u32::MAX);
+        self
+    }
+
     /// Adds a note that points at another place in the same file.
     pub fn note(&mut self, loc: Loc, message: impl Into<String>) -> &mut Diagnostic {
         self.notes.push(Note {
@@ -375,6 +438,10 @@ impl Diagnostic {
         });
         self
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Sorts by place, then code, so output is stable and reads top to bottom.

@@ -97,6 +97,7 @@ pub fn load_file(path: &std::path::Path) -> Loaded {
             line: 0,
             column: 0,
             source_line: String::new(),
+            width: 0,
             help: help.to_string(),
             notes: Vec::new(),
         }],
@@ -149,6 +150,7 @@ fn read_text<'a>(file_name: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagno
             line: loc.line,
             column: loc.column,
             source_line: line,
+            width: 0,
             help: help.to_string(),
             notes: Vec::new(),
         })
@@ -272,11 +274,103 @@ fn from_yaml_error(sink: &Sink<'_>, error: &YamlError) -> Diagnostic {
         .unwrap_or(Loc::new(1, 1));
     let key = key_at(sink.source, loc);
     let (code, message, help, note) = describe(error, key.as_deref(), sink.source, loc);
+    let (loc, message) = match code {
+        // serde reports a missing key where the mapping ended; point at where it starts.
+        Code::MissingKey => {
+            let (start, owner) = mapping_start(sink.source, loc);
+            let message = match owner {
+                Some(owner) => format!("{message} in this `{owner}` entry"),
+                None => message,
+            };
+            (start, message)
+        }
+        _ => (loc, message),
+    };
     let mut diagnostic = sink.make(code, loc, message, help);
     if let Some((note_loc, text)) = note {
         diagnostic.note(note_loc, text);
     }
+    let value_codes = [
+        Code::InvalidOffset,
+        Code::InvalidDuration,
+        Code::InvalidCondition,
+        Code::InvalidT0,
+        Code::InvalidValue,
+        Code::WrongType,
+    ];
+    if value_codes.contains(&code) {
+        diagnostic.width(value_text(sink.source, loc).chars().count());
+    }
+    if code == Code::InvalidThreshold {
+        // The condition is reported at its start; the threshold follows the comparison.
+        let value = value_text(sink.source, loc);
+        if let Some(op) = value.rfind(['<', '>', '=']) {
+            let threshold = value[op + 1..].trim_start();
+            let skip = value.len() - threshold.len();
+            diagnostic.column = loc.column + value[..skip].chars().count() as u32;
+            diagnostic.width(threshold.chars().count());
+        } else {
+            diagnostic.width(value.chars().count());
+        }
+    }
     diagnostic
+}
+
+/// Where the mapping that holds `loc` starts, and the key that holds that mapping (for a
+/// list item, the list's key).
+fn mapping_start(source: &SourceText<'_>, loc: Loc) -> (Loc, Option<String>) {
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let is_item = |line: &str| line.trim_start().starts_with("- ");
+    let content_depth = |line: &str| indent(line) + if is_item(line) { 2 } else { 0 };
+    let skip = |line: &str| line.trim().is_empty() || line.trim_start().starts_with('#');
+    let column = |depth: usize| u32::try_from(depth + 1).unwrap_or(1);
+    if skip(source.line(loc.line)) {
+        return (loc, None);
+    }
+    let depth = content_depth(source.line(loc.line));
+    let mut n = loc.line;
+    loop {
+        let line = source.line(n);
+        if !skip(line) {
+            if is_item(line) && content_depth(line) == depth {
+                let list_key = (1..n)
+                    .rev()
+                    .map(|k| source.line(k))
+                    .find(|l| {
+                        !skip(l)
+                            && (indent(l) < indent(line)
+                                || (indent(l) == indent(line) && !is_item(l)))
+                    })
+                    .and_then(line_key);
+                return (Loc::new(n, column(depth)), list_key);
+            }
+            if content_depth(line) < depth {
+                let first = (n + 1..=loc.line)
+                    .find(|&k| !skip(source.line(k)))
+                    .unwrap_or(loc.line);
+                return (Loc::new(first, column(depth)), line_key(line));
+            }
+        }
+        if n == 1 {
+            let first = (1..=loc.line)
+                .find(|&k| !skip(source.line(k)))
+                .unwrap_or(loc.line);
+            return (Loc::new(first, column(depth)), None);
+        }
+        n -= 1;
+    }
+}
+
+/// The key of a line: `  - id: x` → `id`.
+fn line_key(line: &str) -> Option<String> {
+    let body = line
+        .trim_start()
+        .trim_start_matches("- ")
+        .trim_start()
+        .trim_start_matches('{');
+    let (key, _) = body.split_once(':')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    (!key.is_empty() && key.chars().all(is_key_char)).then(|| key.to_string())
 }
 
 fn unwrap_error(error: &YamlError) -> &YamlError {
@@ -352,13 +446,20 @@ fn describe(error: &YamlError, key: Option<&str>, source: &SourceText<'_>, loc: 
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
         } => {
+            // A variant written as a key (`verify: {tsl: …}`) is named by its parent key.
+            let here = match key {
+                Some(k) if k == variant => parent_key(source, loc)
+                    .map(|p| format!("`{p}`"))
+                    .unwrap_or(here),
+                _ => here,
+            };
             let help = match did_you_mean(variant, expected.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`? allowed: {}", expected.join(", ")),
                 None => format!("use one of: {}", expected.join(", ")),
             };
             (
                 Code::UnknownVariant,
-                format!("`{variant}` is not allowed in {here}"),
+                format!("`{variant}` is not one of the values allowed in {here}"),
                 help,
                 None,
             )
@@ -422,6 +523,11 @@ fn describe(error: &YamlError, key: Option<&str>, source: &SourceText<'_>, loc: 
             Code::YamlLimit,
             clean(&formatted(error)),
             "simplify the file: fewer aliases, less nesting",
+        ),
+        YamlError::ExternalMessage { msg, .. } if msg.contains("limit") => plain(
+            Code::YamlLimit,
+            clean(msg),
+            "simplify the file: less nesting, fewer aliases",
         ),
         YamlError::InvalidUtf8Input => plain(
             Code::NotUtf8,
@@ -530,31 +636,24 @@ fn scalar_type(ty: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The key written on the line at `loc` when `loc` is its value (`  owner: x` → `owner`),
-/// or the key itself when `loc` points at a key.
+/// The key written on the line at `loc` (`  - owner: x` → `owner`), whether `loc` points
+/// at the key or at its value.
 fn key_at(source: &SourceText<'_>, loc: Loc) -> Option<String> {
-    let line = source.line(loc.line);
-    let before: String = line
-        .chars()
-        .take(loc.column.saturating_sub(1) as usize)
-        .collect();
-    let candidate = if before.trim_end().ends_with(':') {
-        before.trim_end().trim_end_matches(':').to_string()
-    } else {
-        let rest: String = line
-            .chars()
-            .skip(loc.column.saturating_sub(1) as usize)
-            .collect();
-        match rest.find(':') {
-            Some(colon) if rest[..colon].trim().chars().all(is_key_char) => {
-                return Some(rest[..colon].trim().to_string()).filter(|k| !k.is_empty());
-            }
-            _ => return None,
-        }
-    };
-    let key = candidate.trim().trim_start_matches('-').trim();
-    let key = key.rsplit([' ', '{', ',']).next().unwrap_or(key).trim();
-    (!key.is_empty() && key.chars().all(is_key_char)).then(|| key.to_string())
+    line_key(source.line(loc.line).trim_start().trim_start_matches('{'))
+}
+
+/// The key of the nearest line above `loc` that is indented less: the key whose value
+/// holds the thing at `loc`.
+fn parent_key(source: &SourceText<'_>, loc: Loc) -> Option<String> {
+    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '-']).len();
+    let depth = indent(source.line(loc.line));
+    (1..loc.line)
+        .rev()
+        .map(|n| (n, source.line(n)))
+        .find(|(_, l)| {
+            !l.trim().is_empty() && !l.trim_start().starts_with('#') && indent(l) < depth
+        })
+        .and_then(|(n, _)| key_at(source, Loc::new(n, 1)))
 }
 
 fn is_key_char(c: char) -> bool {

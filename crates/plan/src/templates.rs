@@ -376,6 +376,30 @@ pub fn lint(plan: &Plan, sink: &mut Sink<'_>) {
 
 fn variable_help(variable: &str, paths: &std::collections::BTreeSet<String>) -> String {
     let (parent, _) = variable.rsplit_once('.').unwrap_or(("", variable));
+    let segments: Vec<&str> = variable.split('.').collect();
+    if let ["plan", "links", link, ..] = segments.as_slice() {
+        let links: Vec<&str> = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix("plan.links."))
+            .collect();
+        return match did_you_mean(link, links.iter().copied()) {
+            Some(best) => format!("did you mean `plan.links.{best}`?"),
+            None => format!("there is no link `{link}`; define it under `meta.links:`"),
+        };
+    }
+    if let ["roles", role, ..] = segments.as_slice() {
+        let roles: std::collections::BTreeSet<&str> = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix("roles."))
+            .map(|p| p.split('.').next().unwrap_or(p))
+            .collect();
+        if !roles.contains(role) {
+            return match did_you_mean(role, roles.iter().copied()) {
+                Some(best) => format!("there is no role `{role}`; did you mean `{best}`?"),
+                None => format!("there is no role `{role}`; define it under `roles:`"),
+            };
+        }
+    }
     let siblings: Vec<&str> = paths
         .iter()
         .filter(|p| p.rsplit_once('.').map(|(pp, _)| pp).unwrap_or("") == parent)

@@ -254,7 +254,11 @@ fn parse_amount_list(s: &str) -> Result<Amount, String> {
             i += 1;
         }
         if start == i {
-            return Err(format!("expected a number at `{}`", &s[start..]));
+            return Err(if start == 0 {
+                "a number must come first".to_string()
+            } else {
+                format!("expected a number at `{}`", &s[start..])
+            });
         }
         let number: f64 = s[start..i]
             .parse()
@@ -454,7 +458,7 @@ impl FromStr for Condition {
                 "`{input}`: the left side must be an SLI id: {hint}"
             ));
         }
-        let threshold: Quantity = rest.parse()?;
+        let threshold: Quantity = rest.trim().parse()?;
         Ok(Condition {
             sli: sli.to_string(),
             comparison,

@@ -313,7 +313,8 @@ impl Validator<'_, '_, '_> {
         let (code, name, section) = kind.describe();
         let help = unknown_help(id, name, section, ids.order.iter().copied());
         self.sink
-            .report(code, loc, format!("unknown {name} `{id}`"), help);
+            .report(code, loc, format!("unknown {name} `{id}`"), help)
+            .width(id.chars().count());
     }
 
     fn plan(&mut self, plan: &Plan) {
@@ -502,7 +503,7 @@ impl Validator<'_, '_, '_> {
                 let help = unknown_help(
                     id,
                     "step or checklist item",
-                    "timeline: or checklists:",
+                    "timeline:` or `checklists:",
                     known,
                 );
                 self.sink.report(

@@ -241,7 +241,8 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
                     loc,
                     message_and_help.0.clone(),
                     message_and_help.1.clone(),
-                );
+                )
+                .width(written.chars().count());
             }
         }
     }
@@ -260,17 +261,34 @@ fn collect_strings<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
 /// in a block scalar looks like a comment but is text); failing that, the file's start.
 fn occurrences(sink: &Sink<'_>, needle: &str) -> Vec<Loc> {
     let source = sink.source;
+    // Only where the whole written date is `needle`: "Saturday, August 21" is also the
+    // start of "Saturday, August 21, 2025", which is a different date to report.
+    let is_whole_date = |loc: Loc| {
+        let line = source.line(loc.line);
+        let byte = line
+            .char_indices()
+            .nth(loc.column as usize - 1)
+            .map(|(i, _)| i)
+            .unwrap_or(line.len());
+        find_dates(line)
+            .iter()
+            .any(|d| d.start == byte && &line[d.start..d.end] == needle)
+    };
     let mut found = Vec::new();
     let mut from = Loc::new(1, 1);
     while let Some(at) = source.find_after(from, needle, u32::MAX) {
-        found.push(at);
+        if is_whole_date(at) {
+            found.push(at);
+        }
         from = Loc::new(at.line, at.column + 1);
     }
     if found.is_empty() {
         for n in 1..=source.line_count() {
-            if let Some(byte) = source.line(n).find(needle) {
+            for (byte, _) in source.line(n).match_indices(needle) {
                 let column = source.line(n)[..byte].chars().count() as u32 + 1;
-                found.push(Loc::new(n, column));
+                if is_whole_date(Loc::new(n, column)) {
+                    found.push(Loc::new(n, column));
+                }
             }
         }
     }

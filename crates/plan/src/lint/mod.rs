@@ -58,7 +58,11 @@ fn timeline(plan: &Plan, sink: &mut Sink<'_>) {
                 );
             }
         }
-        if let Some(window) = &plan.window {
+        if let Some(window) = plan
+            .window
+            .as_ref()
+            .filter(|w| w.start.approx_millis() < w.end.approx_millis())
+        {
             let apart = end.approx_millis() < window.start.approx_millis()
                 || start.approx_millis() > window.end.approx_millis();
             if apart {

@@ -98,6 +98,21 @@ fn ladders<'a>(rules: impl Iterator<Item = &'a Rule> + Clone, sink: &mut Sink<'_
     }
 }
 
+/// A duration with a fraction of a second shown as one: `5m15.1s`, not `315100ms`.
+fn human(d: Dur) -> String {
+    let ms = d.millis();
+    if ms < 1000 || ms.is_multiple_of(1000) {
+        return d.to_string();
+    }
+    let whole = Dur(ms / 1000 * 1000).to_string();
+    let fraction = format!("{:03}", ms % 1000);
+    let fraction = fraction.trim_end_matches('0');
+    match whole.strip_suffix('s') {
+        Some(rest) => format!("{rest}.{fraction}s"),
+        None => format!("{whole}0.{fraction}s"),
+    }
+}
+
 /// How long a router takes to apply a weight, at worst.
 fn actuation(router: &Router) -> (Dur, String) {
     let timeout = router.timeout.as_ref().map(|t| t.value);
@@ -162,8 +177,11 @@ fn budget(plan: &Plan, budget: &Dur, sink: &mut Sink<'_>) {
                 Code::RollbackBudget,
                 loc,
                 format!(
-                    "rule `{}` can take {worst} from breach to rollback (for {} + evaluation every {interval} + {}), more than the {budget} rollback budget",
-                    rule.id.value, rule.for_.value, slowest.1
+                    "rule `{}` can take {} from breach to rollback (for {} + evaluation every {interval} + {}), more than the {budget} rollback budget",
+                    rule.id.value,
+                    human(worst),
+                    rule.for_.value,
+                    slowest.1
                 ),
                 "shorten `for`, evaluate more often, or raise `ramp.rollback.budget` if the runbook allows",
             );
@@ -177,6 +195,14 @@ mod tests {
 
     fn c(text: &str) -> Condition {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn fractions_of_seconds() {
+        assert_eq!(human(Dur(315_100)), "5m15.1s");
+        assert_eq!(human(Dur(300_100)), "5m0.1s");
+        assert_eq!(human(Dur(300_000)), "5m");
+        assert_eq!(human(Dur(250)), "250ms");
     }
 
     #[test]

@@ -234,11 +234,23 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
         .map(|p| (local(p.window.start), local(p.window.end)))
         .collect();
     let downtime = plan.expected_downtime.as_ref().map(|d| d.value);
+    let mut phase_words: Vec<String> = vec!["cutover".into(), "phase".into()];
+    for phase in &plan.timeline {
+        phase_words.push(phase.id.value.to_lowercase());
+        phase_words.push(phase.title.value.to_lowercase());
+    }
+    let phase_words: Vec<&str> = phase_words.iter().map(String::as_str).collect();
     for template in &comms.templates {
         let parts = template
             .subject
             .iter()
             .chain(std::iter::once(&template.body));
+        let whole = template
+            .subject
+            .iter()
+            .map(|s| s.as_str())
+            .chain(std::iter::once(template.body.as_str()));
+        let template_says_window = whole.clone().any(|t| has_word(t, WINDOW_WORDS));
         for text in parts {
             let value_loc = place(text.loc, template.loc);
             let mut offset = 0;
@@ -265,7 +277,8 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
                                     if stated.at_most { "at most " } else { "" }
                                 ),
                                 "write `{{ plan.expected_downtime }}` so the message states the plan's downtime",
-                            );
+                            )
+                            .width(phrase.chars().count());
                         }
                     }
                 }
@@ -285,15 +298,19 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
                                         Dur(u64::from(length) * 60_000)
                                     ),
                                     "write `{{ plan.expected_downtime }}` so the message states the plan's downtime",
-                                );
+                                )
+                                .width(phrase.chars().count());
                         }
                         continue;
                     }
                     let Some((start, end)) = window else { continue };
-                    let says_window = has_word(line, WINDOW_WORDS);
+                    let line_says_window = has_word(line, WINDOW_WORDS);
+                    let line_names_phase = has_word(line, &phase_words);
                     let is_a_phase = phases.contains(&(range.from, range.to));
                     let is_window = (range.from, range.to) == (start, end);
-                    if !is_window && range.from == start && (says_window || !is_a_phase) {
+                    let about_window = line_says_window
+                        || (!line_names_phase && (template_says_window || !is_a_phase));
+                    if !is_window && range.from == start && about_window {
                         sink.report(
                             Code::WindowMismatch,
                             at(range.start),
@@ -304,7 +321,8 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
                                 show(end)
                             ),
                             "write `{{ plan.window_start }}` and `{{ plan.window_end }}`, or correct `window`",
-                        );
+                        )
+                        .width(phrase.chars().count());
                     }
                 }
             }
