@@ -4,7 +4,9 @@
 //! the engine as inputs. Every result that is not a clear answer (no data, an error, a
 //! timeout) is returned as such, never as a pass.
 
+pub mod command;
 pub mod metrics;
+pub mod probe;
 pub mod router;
 
 use std::collections::BTreeMap;
