@@ -286,6 +286,10 @@ pub struct NginxRouter {
     /// URL of a status endpoint used to read back the weights in force.
     #[serde(default)]
     pub verify_url: Option<At<String>>,
+    /// nginx's pid file, when golive runs on the same host: a change then counts only once
+    /// every worker of the old configuration has stopped accepting connections.
+    #[serde(default)]
+    pub pid_file: Option<At<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -1,10 +1,22 @@
 //! nginx: open-source nginx has no API to change upstream weights at run time, so a change
 //! is a new configuration. The router writes the whole `upstream` block into the file
-//! nginx.conf includes, runs the test command (`nginx -t`), reloads, and then reads back,
-//! over fresh connections, a line the new configuration serves: the map variable
-//! `$golive_weights_<upstream>` holds `generation=<n> canary=5 stable=95`. Only when that
-//! generation answers is the change confirmed. A file that fails the test is put back
-//! the way it was, so a broken file never waits for the next reload.
+//! nginx.conf includes, runs the test command (`nginx -t`), reloads, and then confirms in
+//! two steps:
+//!
+//! 1. the new configuration answers: over a fresh connection (a kept-alive one may belong
+//!    to an old worker) the verify URL serves the map variable
+//!    `$golive_weights_<upstream>` = `generation=<n> canary=5 stable=95` with the
+//!    generation just written;
+//! 2. the old configuration takes no more connections: nginx's master lets the old
+//!    workers accept for about 100 ms after starting the new ones. With the pid file
+//!    (nginx on this host) the router waits until every worker that accepted before the
+//!    reload has exited or retitled itself "worker process is shutting down" (it closes
+//!    its listening sockets at that moment). Without it, every fresh connection must
+//!    answer with the new generation for 250 ms in a row.
+//!
+//! Requests an old worker had already read keep the old weights until they finish (bound
+//! them with `worker_shutdown_timeout`). A file that fails the test is put back the way it
+//! was, so a broken file never waits for the next reload.
 //!
 //! nginx.conf must include the upstream file in `http {}` and expose the variable in a
 //! server, e.g. `location = /golive/weights { return 200 "$golive_weights_app\n"; }`
@@ -20,11 +32,13 @@ use super::command::run_shell;
 use super::{BuildError, split, template};
 use crate::{RouterError, TrafficRouter, Weights};
 
-/// How many fresh connections in a row must answer with the new generation: one answer
-/// proves the new workers serve; the next ones make it unlikely that an old worker
-/// (which stops accepting within milliseconds of the new ones starting) is still taking
-/// connections.
-const CONFIRMATIONS: u32 = 3;
+/// Pause between two read-backs.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Without the pid file, how long the new generation must answer every fresh connection
+/// before the change counts: nginx's master lets old workers accept for 100 ms after
+/// starting the new ones, and an old worker's answer restarts the wait.
+const SETTLE: Duration = Duration::from_millis(250);
 
 /// The map variable that carries the split in force for `upstream`.
 pub fn weights_variable(upstream: &str) -> String {
@@ -128,6 +142,7 @@ pub struct NginxRouter {
     test_command: String,
     reload_command: String,
     verify_url: String,
+    pid_file: Option<PathBuf>,
     timeout: Duration,
     client: reqwest::Client,
     /// The last generation written; changes are serialised by this lock.
@@ -144,6 +159,9 @@ pub struct NginxConfig {
     pub test_command: String,
     pub reload_command: String,
     pub verify_url: String,
+    /// nginx's pid file, when nginx runs on this host: the change then counts once every
+    /// old worker has stopped accepting (read from /proc).
+    pub pid_file: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -188,6 +206,7 @@ impl NginxRouter {
             test_command: config.test_command,
             reload_command: config.reload_command,
             verify_url: config.verify_url,
+            pid_file: config.pid_file,
             timeout: config.timeout,
             client,
             generation: tokio::sync::Mutex::new(first_generation),
@@ -235,6 +254,11 @@ impl NginxRouter {
                     .map_or("nginx -s reload", |c| c.as_str()),
             )?,
             verify_url: expand(verify_url)?,
+            pid_file: nginx
+                .pid_file
+                .as_ref()
+                .map(|p| expand(p).map(PathBuf::from))
+                .transpose()?,
             timeout,
         })
     }
@@ -292,46 +316,37 @@ impl TrafficRouter for NginxRouter {
     async fn set_weights(&self, wanted: &Weights) -> Result<Weights, RouterError> {
         let split = split::complete(wanted, self.groups.iter().map(|(g, _)| g.as_str()))?;
         let started = Instant::now();
+        let past_deadline = || started.elapsed() >= self.timeout;
         let mut generation = self.generation.lock().await;
         let next = *generation + 1;
+        let old_workers = match &self.pid_file {
+            Some(pid_file) => Some(accepting_workers(pid_file)?),
+            None => None,
+        };
         let previous = tokio::fs::read_to_string(&self.upstream_file).await.ok();
+        let previous_split = previous.as_deref().and_then(split_in_file);
         self.write_then_test(
             &render(&self.upstream, &self.groups, &split, next),
             previous.as_deref(),
         )
         .await?;
         *generation = next;
-        let remaining = self.timeout.saturating_sub(started.elapsed());
-        run_shell(&self.reload_command, remaining).await?;
-        let mut confirmations = 0;
-        let mut last_seen: Option<Weights> = None;
-        loop {
+        run_shell(
+            &self.reload_command,
+            self.timeout.saturating_sub(started.elapsed()),
+        )
+        .await?;
+
+        // First: the new configuration answers on a fresh connection.
+        let mut last_seen = previous_split.clone();
+        let served = loop {
             match self.served_state().await {
-                Ok((served, weights)) if served == next => {
-                    confirmations += 1;
-                    if confirmations >= CONFIRMATIONS {
-                        return if split::same(&weights, &split) {
-                            Ok(weights)
-                        } else {
-                            Err(RouterError::NotVerified {
-                                wanted: split,
-                                found: weights,
-                            })
-                        };
-                    }
-                    last_seen = Some(weights);
-                    continue;
-                }
-                Ok((_, weights)) => {
-                    confirmations = 0;
-                    last_seen = Some(weights);
-                }
-                Err(RouterError::Unreachable(_)) if started.elapsed() < self.timeout => {
-                    confirmations = 0;
-                }
+                Ok((served, weights)) if served == next => break weights,
+                Ok((_, weights)) => last_seen = Some(weights),
+                Err(RouterError::Unreachable(_)) if !past_deadline() => {}
                 Err(error) => return Err(error),
             }
-            if started.elapsed() >= self.timeout {
+            if past_deadline() {
                 return Err(match last_seen {
                     Some(found) => RouterError::NotVerified {
                         wanted: split,
@@ -340,13 +355,129 @@ impl TrafficRouter for NginxRouter {
                     None => RouterError::Timeout(self.timeout),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(POLL).await;
+        };
+        if !split::same(&served, &split) {
+            return Err(RouterError::NotVerified {
+                wanted: split,
+                found: served,
+            });
         }
+
+        // Then: the old configuration takes no more connections. nginx's master lets the
+        // old workers accept for about 100 ms after the new ones start.
+        let unconfirmed = |found: Option<Weights>| match found {
+            Some(found) => RouterError::NotVerified {
+                wanted: split.clone(),
+                found,
+            },
+            None => RouterError::Timeout(self.timeout),
+        };
+        match old_workers {
+            Some((master, old)) => loop {
+                if still_accepting(master, &old).is_empty() {
+                    break;
+                }
+                if past_deadline() {
+                    return Err(unconfirmed(previous_split));
+                }
+                tokio::time::sleep(POLL).await;
+            },
+            None => {
+                let mut settled_since = Instant::now();
+                while settled_since.elapsed() < SETTLE {
+                    match self.served_state().await {
+                        Ok((served, _)) if served == next => {}
+                        Ok((_, weights)) => {
+                            settled_since = Instant::now();
+                            last_seen = Some(weights);
+                        }
+                        Err(RouterError::Unreachable(_)) if !past_deadline() => {}
+                        Err(error) => return Err(error),
+                    }
+                    if past_deadline() {
+                        return Err(unconfirmed(last_seen));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+        Ok(served)
     }
 
     async fn read_weights(&self) -> Result<Weights, RouterError> {
         self.served_state().await.map(|(_, weights)| weights)
     }
+}
+
+/// The split recorded in an upstream file this router wrote (its `# generation=` line).
+fn split_in_file(text: &str) -> Option<Weights> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("# generation="))
+        .and_then(|rest| parse_state_line(&format!("generation={rest}")).ok())
+        .map(|(_, weights)| weights)
+}
+
+/// The master's pid (from `pid_file`) and its workers that accept connections now.
+fn accepting_workers(pid_file: &Path) -> Result<(u32, Vec<u32>), RouterError> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| {
+        RouterError::Unreachable(format!("nginx pid file {}: {e}", pid_file.display()))
+    })?;
+    let master: u32 = text.trim().parse().map_err(|_| {
+        RouterError::Unreachable(format!(
+            "nginx pid file {} holds {:?}",
+            pid_file.display(),
+            text.trim()
+        ))
+    })?;
+    Ok((master, still_accepting(master, &children(master))))
+}
+
+/// Those of `pids` that are still workers of `master` taking new connections: a worker
+/// that got the signal to stop retitles itself "worker process is shutting down" as it
+/// closes its listening sockets.
+fn still_accepting(master: u32, pids: &[u32]) -> Vec<u32> {
+    let current = children(master);
+    pids.iter()
+        .copied()
+        .filter(|pid| current.contains(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| {
+                    let title = String::from_utf8_lossy(&raw).replace('\0', " ");
+                    let title = title.trim();
+                    title.starts_with("nginx: worker process") && !title.contains("shutting down")
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Child processes of `pid`, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    if let Ok(list) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    // Kernels without that file: scan every process's parent.
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // Fields after the command name, which is in parentheses and may hold spaces.
+                    let after = &stat[stat.rfind(')')? + 1..];
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
 }
 
 #[cfg(test)]
