@@ -1,19 +1,18 @@
 //! Messages, pages with escalation, playbooks, cadences, dated messages, success criteria
 //! and follow-up tasks: the people side of a run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use crate::effect::{Effect, substitute};
 use crate::record::{Actor, Decision, Judgement, Verdict};
-use crate::render::render;
 use crate::state::*;
 use crate::{
     DEFAULT_ACK_MS, DEFAULT_COMMAND_TIMEOUT_MS, Engine, MESSAGE_TIMEOUT_MS, Out, add_ms, ms,
     person_actor,
 };
+use plan::templates::{IncidentContext, TemplateContext, format_duration, format_time, render};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -60,54 +59,97 @@ fn parse_hours(text: &str) -> Option<Hours> {
 
 impl Engine {
     fn local(&self, t: Timestamp) -> String {
-        t.to_zoned_datetime(self.tz.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        format_time(t, &self.tz)
     }
 
-    fn context(&self, now: Timestamp, extra: &[(String, String)]) -> BTreeMap<String, String> {
-        let mut c = BTreeMap::new();
-        c.insert("plan.name".to_string(), self.state.plan.clone());
-        c.insert("plan.owner".to_string(), self.plan.meta.owner.value.clone());
-        c.insert("run.id".to_string(), self.state.run_id.clone());
-        c.insert("run.env".to_string(), self.state.env.clone());
-        c.insert(
-            "run.status".to_string(),
-            self.state.status.as_str().to_string(),
-        );
-        c.insert("run.weight".to_string(), self.state.ramp.weight.to_string());
-        c.insert(
-            "run.phase".to_string(),
-            self.state.phase.clone().unwrap_or_default(),
-        );
-        c.insert(
-            "run.stage".to_string(),
-            self.state
-                .ramp
-                .stage
-                .map(|s| (s + 1).to_string())
-                .unwrap_or_else(|| "-".to_string()),
-        );
-        c.insert("t0.planned".to_string(), self.local(self.state.t0_planned));
-        c.insert(
-            "t0.actual".to_string(),
-            self.state
-                .t0_actual
-                .map(|t| self.local(t))
-                .unwrap_or_else(|| "not yet".to_string()),
-        );
-        c.insert("now".to_string(), self.local(now));
-        c.insert("next_update".to_string(), "as needed".to_string());
-        for link in &self.plan.meta.links {
-            c.insert(format!("links.{}", link.id.value), link.url.value.clone());
+    /// The template context at `now`: the plan's facts plus the run's state.
+    fn context(
+        &self,
+        now: Timestamp,
+        audience: Option<&str>,
+        next_update: Option<Timestamp>,
+    ) -> TemplateContext {
+        let mut c = self.template_base.clone();
+        c.now = self.local(now);
+        c.run.env = self.state.env.clone();
+        c.run.phase = self
+            .state
+            .phase
+            .as_ref()
+            .and_then(|p| self.plan.timeline.iter().find(|ph| ph.id.as_str() == p))
+            .map(|ph| ph.title.value.clone())
+            .unwrap_or_default();
+        c.run.status = match self.state.status {
+            RunStatus::NotStarted => "planned",
+            RunStatus::Running if self.state.ramp.paused.is_some() => "paused",
+            RunStatus::Running
+                if matches!(
+                    self.state.ramp.status,
+                    RampStatus::Entering | RampStatus::Holding
+                ) =>
+            {
+                "ramping"
+            }
+            RunStatus::Running => "in progress",
+            RunStatus::Aborted => "called off",
+            RunStatus::RolledBack => "rolled back",
+            RunStatus::Completed => "complete",
         }
-        for (k, v) in &self.vars {
-            c.insert(format!("vars.{k}"), v.clone());
+        .to_string();
+        c.run.weight = self.state.ramp.weight;
+        if let (Some(stage), Some(ramp)) = (self.state.ramp.stage, self.plan.ramp.as_ref()) {
+            c.run.stage = format!(
+                "{} of {} ({}%)",
+                stage + 1,
+                ramp.stages.len(),
+                ramp.stages[stage].weight.value
+            );
         }
-        for (k, v) in extra {
-            c.insert(k.clone(), v.clone());
+        if let Some(t0) = self.state.t0_actual {
+            c.run.t0_actual = self.local(t0);
+            c.run.elapsed = format_duration(plan::Dur(
+                crate::ms_between(t0, now).max(0) as u64 / 60_000 * 60_000,
+            ));
+        }
+        c.run.next_update = next_update
+            .map(|t| self.local(t))
+            .unwrap_or_else(|| "as needed".to_string());
+        if let Some(d) = self.state.rollback.as_ref().and_then(|r| r.duration_ms) {
+            c.run.rollback_duration = format_duration(plan::Dur(d));
+        }
+        if let Some(i) = &self.state.incident {
+            c.run.incident = IncidentContext {
+                trigger: i.trigger.clone(),
+                title: i.title.clone(),
+                reason: i.reason.clone(),
+                started: self.local(i.started),
+                impact: i.impact.clone(),
+            };
+        }
+        if let Some(a) = audience.and_then(|a| {
+            self.plan
+                .comms
+                .as_ref()?
+                .audiences
+                .iter()
+                .find(|x| x.id.as_str() == a)
+        }) {
+            c.audience.title = a.title.value.clone();
         }
         c
+    }
+
+    /// Renders free text (a status page message, a page's template) like a template body.
+    fn render_text(&self, id: &str, text: &str, context: &TemplateContext) -> String {
+        let template = plan::Template {
+            id: plan::At::bare(id.to_string()),
+            subject: None,
+            body: plan::At::bare(text.to_string()),
+        };
+        match render(&template, context) {
+            Ok(r) => r.body,
+            Err(e) => format!("{text} [{e}]"),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -150,7 +192,7 @@ impl Engine {
         audience: &str,
         template: &str,
         key: &str,
-        extra: &[(String, String)],
+        next_update: Option<Timestamp>,
     ) {
         let plan = Arc::clone(&self.plan);
         let comms = plan.comms.as_ref();
@@ -158,16 +200,16 @@ impl Engine {
             .and_then(|c| c.audiences.iter().find(|a| a.id.as_str() == audience))
             .map(|a| a.channels.iter().map(|ch| ch.value.clone()).collect())
             .unwrap_or_default();
-        let context = self.context(out.now, extra);
+        let context = self.context(out.now, Some(audience), next_update);
         let (subject, body) =
             match comms.and_then(|c| c.templates.iter().find(|t| t.id.as_str() == template)) {
-                Some(t) => (
-                    t.subject
-                        .as_ref()
-                        .map(|s| render(s, &context))
-                        .unwrap_or_else(|| self.state.plan.clone()),
-                    render(&t.body, &context),
-                ),
+                Some(t) => match render(t, &context) {
+                    Ok(r) => (r.subject.unwrap_or_else(|| self.state.plan.clone()), r.body),
+                    Err(e) => (
+                        self.state.plan.clone(),
+                        format!("(template `{template}` did not render: {e})"),
+                    ),
+                },
                 None => (
                     self.state.plan.clone(),
                     format!("(template `{template}` is not in the plan)"),
@@ -428,12 +470,6 @@ impl Engine {
                 cause: cause.to_string(),
             },
         );
-        let extra = [
-            ("cause".to_string(), cause.to_string()),
-            ("reason".to_string(), reason.to_string()),
-            ("trigger".to_string(), cause.to_string()),
-            ("playbook".to_string(), run.clone()),
-        ];
         for (a, action) in def.actions.iter().enumerate() {
             let task = format!("{run}/{}", action.id.value);
             let due = add_ms(out.now, ms(&action.within) as i64);
@@ -455,13 +491,13 @@ impl Engine {
                         audience,
                         &notify.template,
                         &format!("{task}/{}", audience.value),
-                        &extra,
+                        None,
                     );
                 }
             } else if let Some(page) = &action.page {
                 st.kind = "page".to_string();
                 st.role = Some(page.role.value.clone());
-                let context = self.context(out.now, &extra);
+                let context = self.context(out.now, None, None);
                 let text = match page.template.as_ref().and_then(|t| {
                     plan.comms
                         .as_ref()?
@@ -469,7 +505,7 @@ impl Engine {
                         .iter()
                         .find(|x| x.id.as_str() == t.as_str())
                 }) {
-                    Some(t) => render(&t.body, &context),
+                    Some(t) => self.render_text(&t.id.value, &t.body.value, &context),
                     None => format!("{}: {cause}: {reason}", action.title.value),
                 };
                 st.page = self.page(
@@ -498,7 +534,7 @@ impl Engine {
                 );
             } else if let Some(status) = &action.status {
                 st.kind = "status".to_string();
-                let context = self.context(out.now, &extra);
+                let context = self.context(out.now, None, None);
                 let status_name = serde_json::to_value(status.status.value)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -508,7 +544,11 @@ impl Engine {
                     actor.clone(),
                     Effect::UpdateStatusPage {
                         status: status_name,
-                        message: render(&status.message, &context),
+                        message: self.render_text(
+                            &action.id.value,
+                            &status.message.value,
+                            &context,
+                        ),
                     },
                     true,
                     MESSAGE_TIMEOUT_MS,
@@ -828,14 +868,6 @@ impl Engine {
             st.last_sent = Some(occurrence);
             st.next_at = next;
             st.sent += 1;
-            let extra = [
-                ("cadence".to_string(), cadence.id.value.clone()),
-                (
-                    "next_update".to_string(),
-                    next.map(|n| self.local(n))
-                        .unwrap_or_else(|| "none scheduled".to_string()),
-                ),
-            ];
             let key = format!(
                 "cadence/{}/{}",
                 cadence.id.value,
@@ -847,7 +879,7 @@ impl Engine {
                 &cadence.audience,
                 &cadence.template,
                 &key,
-                &extra,
+                next,
             );
         }
         for (d, message) in comms.messages.iter().enumerate() {
@@ -858,7 +890,14 @@ impl Engine {
             self.state.dated[d].done = true;
             for audience in &message.audiences {
                 let key = format!("dated/{}/{}", message.id.value, audience.value);
-                self.send_template(out, Actor::Schedule, audience, &message.template, &key, &[]);
+                self.send_template(
+                    out,
+                    Actor::Schedule,
+                    audience,
+                    &message.template,
+                    &key,
+                    None,
+                );
             }
         }
     }

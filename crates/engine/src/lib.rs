@@ -30,7 +30,6 @@ pub mod state;
 
 mod comms;
 mod ramp;
-mod render;
 mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +96,10 @@ pub struct Engine {
     t0_gate: Option<usize>,
     t0_gate_offset: Offset,
     state: RunState,
+    /// The plan's facts for message templates; the run's part is filled per message.
+    template_base: plan::templates::TemplateContext,
+    /// Every (SLI, version) query the run may need, built once.
+    queries: BTreeMap<(String, String), Result<MetricQuery, String>>,
     /// The last time progress was made; deadlines at or before it have been seen.
     /// Not part of the state: a tick that changes nothing is not logged.
     last_progress: Option<Timestamp>,
@@ -321,10 +324,46 @@ impl Engine {
             cadences,
             dated,
             messages_sent: 0,
+            incident: None,
             next_effect_id: 1,
             pending: BTreeMap::new(),
         };
+        let template_base = plan::templates::TemplateContext::for_plan(&plan);
+        let mut versions: BTreeSet<String> =
+            BTreeSet::from(["stable".to_string(), "canary".to_string()]);
+        if let Some(ramp) = &plan.ramp {
+            versions.extend(
+                ramp.stable
+                    .iter()
+                    .chain(ramp.canary.iter())
+                    .map(|v| v.value.clone()),
+            );
+        }
+        if let Some(rules) = &plan.rules {
+            versions.extend(
+                rules
+                    .list
+                    .iter()
+                    .filter_map(|r| r.version.as_ref().map(|v| v.value.clone())),
+            );
+        }
+        let mut queries = BTreeMap::new();
+        for sli in &plan.slis {
+            for version in &versions {
+                let q = ramp::build_query(
+                    &plan,
+                    env,
+                    metric_source.as_deref(),
+                    &vars,
+                    &sli.id.value,
+                    version,
+                );
+                queries.insert((sli.id.value.clone(), version.clone()), q);
+            }
+        }
         Ok(Engine {
+            queries,
+            template_base,
             plan,
             env: env.to_string(),
             tz,
@@ -767,6 +806,11 @@ impl Engine {
         for i in 0..self.state.steps.len() {
             if self.state.steps[i].due.is_none() {
                 self.state.steps[i].due = self.step_due(i);
+            }
+        }
+        for c in 0..self.state.checklists.len() {
+            if self.state.checklists[c].due_at.is_none() {
+                self.state.checklists[c].due_at = self.resolve(self.plan.checklists[c].due.value);
             }
         }
         self.schedule_comms(out);

@@ -19,6 +19,36 @@ use crate::{
 const ROLLBACK_BACKOFF_MAX_MS: i64 = 30_000;
 const DEFAULT_ROLLBACK_BUDGET_MS: u64 = 300_000;
 
+/// The query of one SLI for one version in this environment, or why there is none.
+pub(crate) fn build_query(
+    plan: &plan::Plan,
+    env: &str,
+    metric_source: Option<&str>,
+    vars: &BTreeMap<String, String>,
+    sli: &str,
+    version: &str,
+) -> Result<MetricQuery, String> {
+    let Some(source) = metric_source else {
+        return Err(format!("environment `{env}` names no metric source"));
+    };
+    let Some(def) = plan.slis.iter().find(|s| s.id.as_str() == sli) else {
+        return Err(format!("no SLI `{sli}` in the plan"));
+    };
+    let Some(query) = def.queries.get(source) else {
+        return Err(format!(
+            "SLI `{sli}` has no query for metric source `{source}`"
+        ));
+    };
+    let mut vars = vars.clone();
+    vars.insert("version".to_string(), version.to_string());
+    Ok(MetricQuery {
+        sli: sli.to_string(),
+        source: source.to_string(),
+        query: substitute(query, &vars),
+        version: version.to_string(),
+    })
+}
+
 fn key(sli: &str, version: &str) -> String {
     format!("{sli}/{version}")
 }
@@ -34,25 +64,17 @@ impl Engine {
     }
 
     fn sli_query(&self, sli: &str, version: &str) -> Result<MetricQuery, String> {
-        let Some(source) = &self.metric_source else {
-            return Err(format!("environment `{}` names no metric source", self.env));
-        };
-        let Some(def) = self.plan.slis.iter().find(|s| s.id.as_str() == sli) else {
-            return Err(format!("no SLI `{sli}` in the plan"));
-        };
-        let Some(query) = def.queries.get(source) else {
-            return Err(format!(
-                "SLI `{sli}` has no query for metric source `{source}`"
-            ));
-        };
-        let mut vars = self.vars.clone();
-        vars.insert("version".to_string(), version.to_string());
-        Ok(MetricQuery {
-            sli: sli.to_string(),
-            source: source.clone(),
-            query: substitute(query, &vars),
-            version: version.to_string(),
-        })
+        if let Some(cached) = self.queries.get(&(sli.to_string(), version.to_string())) {
+            return cached.clone();
+        }
+        build_query(
+            &self.plan,
+            &self.env,
+            self.metric_source.as_deref(),
+            &self.vars,
+            sli,
+            version,
+        )
     }
 
     fn rule_version(&self, rule: &plan::Rule) -> String {
@@ -1046,6 +1068,7 @@ impl Engine {
         if self.state.rollback.is_some() || self.state.status != RunStatus::Running {
             return;
         }
+        self.note_incident(out.now, cause, reason);
         let budget_ms = self
             .plan
             .ramp
@@ -1282,6 +1305,7 @@ impl Engine {
         cause: &str,
         reason: &str,
     ) {
+        self.note_incident(out.now, cause, reason);
         for action in actions {
             match &**action {
                 Action::Rollback => self.start_rollback(out, actor.clone(), cause, reason),
@@ -1291,10 +1315,6 @@ impl Engine {
                     self.page(out, actor.clone(), &role.value, &text, None);
                 }
                 Action::Notify(notify) => {
-                    let extra = [
-                        ("cause".to_string(), cause.to_string()),
-                        ("reason".to_string(), reason.to_string()),
-                    ];
                     for audience in &notify.audiences {
                         let key = format!(
                             "action/{cause}/{}/{}",
@@ -1307,7 +1327,7 @@ impl Engine {
                             audience,
                             &notify.template,
                             &key,
-                            &extra,
+                            None,
                         );
                     }
                 }
@@ -1316,6 +1336,40 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Remembers what the current incident is, for messages about it.
+    pub(crate) fn note_incident(&mut self, now: Timestamp, cause: &str, reason: &str) {
+        let id = cause.split_once(' ').map(|(_, id)| id).unwrap_or(cause);
+        let title = self
+            .plan
+            .rules
+            .as_ref()
+            .and_then(|r| r.list.iter().find(|x| x.id.as_str() == id))
+            .map(|r| r.title.clone().unwrap_or_else(|| r.when.value.to_string()))
+            .or_else(|| {
+                self.plan
+                    .triggers
+                    .iter()
+                    .find(|t| t.id.as_str() == id)
+                    .map(|t| t.title.value.clone())
+            })
+            .unwrap_or_else(|| cause.to_string());
+        if self
+            .state
+            .incident
+            .as_ref()
+            .is_some_and(|i| i.trigger == id)
+        {
+            return;
+        }
+        self.state.incident = Some(Incident {
+            trigger: id.to_string(),
+            title,
+            reason: reason.to_string(),
+            started: now,
+            impact: format!("{}% of traffic on the new version", self.state.ramp.weight),
+        });
     }
 
     pub(crate) fn on_stop_the_line(

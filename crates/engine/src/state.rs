@@ -78,6 +78,8 @@ pub struct RunState {
     pub cadences: Vec<CadenceState>,
     pub dated: Vec<DatedState>,
     pub messages_sent: u64,
+    /// The latest incident (a rule that fired, a trigger pulled), for messages.
+    pub incident: Option<Incident>,
     pub next_effect_id: u64,
     /// Effects requested and not yet answered.
     pub pending: BTreeMap<u64, PendingEffect>,
@@ -384,4 +386,13 @@ pub struct PendingEffect {
     pub requested_at: Timestamp,
     /// When the engine stops waiting and counts it as failed (timeout plus a grace).
     pub deadline: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub trigger: String,
+    pub title: String,
+    pub reason: String,
+    pub started: Timestamp,
+    pub impact: String,
 }

@@ -783,7 +783,7 @@ impl Engine {
                         audience,
                         &notify.template,
                         &format!("step/{id}/{}", audience.value),
-                        &[],
+                        None,
                     );
                 }
                 self.finish_step(out, Actor::Schedule, rollback, i, "sent");
