@@ -153,12 +153,9 @@ async fn ask(
         missing: Vec::new(),
         error: None,
     };
-    let addr = match parse_resolver(resolver) {
-        Ok(addr) => addr,
-        Err(e) => {
-            answer.error = Some(e);
-            return answer;
-        }
+    let Ok(addr) = parse_resolver(resolver) else {
+        answer.error = Some("is not `ip` or `ip:port`".into());
+        return answer;
     };
     let mut server = NameServerConfig::udp_and_tcp(addr.ip());
     for connection in &mut server.connections {

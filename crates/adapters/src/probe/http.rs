@@ -266,10 +266,14 @@ pub(super) async fn probe(check: &HttpCheck, timeout: Duration) -> ProbeOutcome 
     if failures.is_empty() {
         ProbeOutcome::pass(
             format!(
-                "{method} {shown_url} answered {status} in {}; {} JSON assertion{} hold",
+                "{method} {shown_url} answered {status} in {}; {} JSON {}",
                 fmt_duration(took),
                 results.len(),
-                if results.len() == 1 { "" } else { "s" }
+                if results.len() == 1 {
+                    "assertion holds"
+                } else {
+                    "assertions hold"
+                }
             ),
             detail,
         )

@@ -219,7 +219,11 @@ fn verify_trust(
             "is not trusted: its issuer is not among the web's roots or the `ca_file` anchors"
                 .to_owned()
         }
-        other => format!("is not trusted: {other}"),
+        webpki::Error::InvalidSignatureForPublicKey => {
+            "is not trusted: its signature does not verify with the trusted issuer of that name"
+                .to_owned()
+        }
+        other => format!("is not trusted: {other:?}"),
     })
 }
 
