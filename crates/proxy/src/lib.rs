@@ -32,6 +32,7 @@ pub mod config;
 pub mod demo_service;
 mod health;
 mod metrics;
+mod pool;
 mod router;
 pub mod routing;
 pub mod telemetry;

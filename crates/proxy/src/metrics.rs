@@ -220,6 +220,22 @@ impl Collector for RouterCollector {
             }
         }
 
+        let mut idle = encoder.encode_descriptor(
+            "golive_router_backend_idle_connections",
+            "Kept-alive connections to the backend waiting for a request.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for group in self.shared.groups.iter() {
+            for backend in group.backends.iter() {
+                idle.encode_family(&[
+                    ("version", group.version.as_str()),
+                    ("backend", backend.address.as_str()),
+                ])?
+                .encode_gauge(&(backend.idle_connections() as i64))?;
+            }
+        }
+
         let mut in_flight = encoder.encode_descriptor(
             "golive_router_backend_in_flight",
             "Requests holding one of the backend's in-flight slots (only when \

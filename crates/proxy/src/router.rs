@@ -14,11 +14,10 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::uri::{Authority, Scheme};
-use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper::http::uri::Authority;
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -27,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Bucketing, RouterConfig};
+use crate::pool::{ConnectionPool, PoolError};
 use crate::routing::{WeightTable, bucket_of_key, bucket_of_sequence};
 use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
 use crate::{Error, health, metrics};
@@ -34,11 +34,32 @@ use crate::{Error, health, metrics};
 /// The body of every response the router sends: the backend's, streamed, or its own.
 pub(crate) type RouterBody = Either<BackendBody, Full<Bytes>>;
 
-/// A backend's response body, streamed to the client, holding the backend's in-flight
-/// slot until its last frame has been read.
+/// A backend's response body, streamed to the client. It holds the backend connection and
+/// the backend's in-flight slot until its last frame has been read, then gives the
+/// connection back to the pool; a body dropped before its end closes the connection.
 pub(crate) struct BackendBody {
     body: Incoming,
+    backend: Arc<Backend>,
+    connection: Option<SendRequest<Incoming>>,
     in_flight_slot: Option<OwnedSemaphorePermit>,
+}
+
+impl BackendBody {
+    fn finish(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.backend.pool.put_back(connection);
+        }
+        self.in_flight_slot = None;
+    }
+}
+
+impl Drop for BackendBody {
+    fn drop(&mut self) {
+        // An empty body may never be polled; it is complete all the same.
+        if hyper::body::Body::is_end_stream(&self.body) {
+            self.finish();
+        }
+    }
 }
 
 impl hyper::body::Body for BackendBody {
@@ -50,8 +71,13 @@ impl hyper::body::Body for BackendBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let frame = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None | Some(Err(_))) = frame {
-            self.in_flight_slot = None;
+        match &frame {
+            Poll::Ready(None) => self.finish(),
+            Poll::Ready(Some(Err(_))) => {
+                self.connection = None;
+                self.in_flight_slot = None;
+            }
+            _ => {}
         }
         frame
     }
@@ -73,12 +99,17 @@ pub(crate) struct Backend {
     pub(crate) address: String,
     pub(crate) authority: Authority,
     pub(crate) healthy: AtomicBool,
+    pool: ConnectionPool,
     /// Bounds requests in flight to this backend, when configured.
     in_flight: Option<Arc<Semaphore>>,
     in_flight_limit: Option<usize>,
 }
 
 impl Backend {
+    pub(crate) fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
+    }
+
     /// Requests now holding one of this backend's in-flight slots, when limited.
     pub(crate) fn in_flight(&self) -> Option<usize> {
         Some(self.in_flight_limit? - self.in_flight.as_ref()?.available_permits())
@@ -94,11 +125,11 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    fn pick_healthy(&self) -> Option<&Backend> {
+    fn pick_healthy(&self) -> Option<&Arc<Backend>> {
         let count = self.backends.len();
         let start = self.next_backend.fetch_add(1, Ordering::Relaxed);
         (0..count)
-            .map(|offset| &*self.backends[(start + offset) % count])
+            .map(|offset| &self.backends[(start + offset) % count])
             .find(|backend| backend.healthy.load(Ordering::Relaxed))
     }
 }
@@ -110,7 +141,6 @@ pub(crate) struct Shared {
     pub(crate) table: ArcSwap<WeightTable>,
     bucketing: Bucketing,
     keyless_sequence: AtomicU64,
-    client: Client<HttpConnector, Incoming>,
     request_timeout: Duration,
     pub(crate) telemetry: Arc<Telemetry>,
 }
@@ -149,6 +179,12 @@ impl Router {
                     address: address.clone(),
                     authority,
                     healthy: AtomicBool::new(true),
+                    pool: ConnectionPool::new(
+                        address.clone(),
+                        config.timeouts.connect,
+                        config.pool.idle_timeout,
+                        config.pool.max_idle_per_backend,
+                    ),
                     in_flight: config
                         .pool
                         .max_in_flight_per_backend
@@ -166,24 +202,12 @@ impl Router {
             });
         }
 
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.timeouts.connect));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(config.pool.max_idle_per_backend)
-            .pool_idle_timeout(config.pool.idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-
         let shared = Arc::new(Shared {
             groups: groups.into(),
             versions,
             table: ArcSwap::from_pointee(table),
             bucketing: config.bucketing.clone(),
             keyless_sequence: AtomicU64::new(0),
-            client,
             request_timeout: config.timeouts.request,
             telemetry,
         });
@@ -230,8 +254,8 @@ impl Router {
         if let Some(check) = &config.health_check {
             tasks.extend(health::spawn_checkers(&shared, check, shutdown.clone()));
         }
-        tasks.push(tokio::spawn(tick_telemetry(
-            shared.telemetry.clone(),
+        tasks.push(tokio::spawn(tick_every_second(
+            shared.clone(),
             shutdown.clone(),
         )));
         tracing::info!(%local_addr, ?admin_addr, "router started");
@@ -405,13 +429,19 @@ async fn serve<S, F>(
     }
 }
 
-async fn tick_telemetry(telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
+/// Once a second: closes the telemetry's current second and expired idle connections.
+async fn tick_every_second(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
     loop {
         tokio::select! {
-            _ = interval.tick() => telemetry.tick(),
+            _ = interval.tick() => {
+                shared.telemetry.tick();
+                for backend in shared.groups.iter().flat_map(|group| group.backends.iter()) {
+                    backend.pool.close_expired();
+                }
+            }
             _ = shutdown.changed() => return,
         }
     }
@@ -517,31 +547,29 @@ async fn proxy(
     };
 
     let (mut parts, body) = request.into_parts();
-    if parts.version == Version::HTTP_2
-        && !parts.headers.contains_key(header::HOST)
-        && let Some(authority) = parts.uri.authority()
-        && let Ok(host) = HeaderValue::from_str(authority.as_str())
-    {
+    if parts.method == Method::CONNECT {
+        shared
+            .telemetry
+            .record(group.version_id, Outcome::Response(405), started.elapsed());
+        return Ok(router_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not proxied\n",
+        ));
+    }
+    if !parts.headers.contains_key(header::HOST) {
         // HTTP/2 carries the host in `:authority`; HTTP/1.1 backends need `Host`.
-        parts.headers.insert(header::HOST, host);
-    }
-    let mut uri = std::mem::take(&mut parts.uri).into_parts();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(backend.authority.clone());
-    if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
-    }
-    parts.uri = match Uri::from_parts(uri) {
-        Ok(uri) => uri,
-        Err(_) => {
-            shared
-                .telemetry
-                .record(group.version_id, Outcome::Response(400), started.elapsed());
-            return Ok(router_response(
-                StatusCode::BAD_REQUEST,
-                "bad request target\n",
-            ));
+        let host = match parts.uri.authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => HeaderValue::from_str(backend.authority.as_str()).ok(),
+        };
+        if let Some(host) = host {
+            parts.headers.insert(header::HOST, host);
         }
+    }
+    // Backends get the origin form (`/path?query`) over HTTP/1.1.
+    parts.uri = match parts.uri.into_parts().path_and_query {
+        Some(path_and_query) => Uri::from(path_and_query),
+        None => Uri::from_static("/"),
     };
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
@@ -552,14 +580,11 @@ async fn proxy(
             Some(slots) => slots.clone().acquire_owned().await.ok(),
             None => None,
         };
-        let response = shared
-            .client
-            .request(Request::from_parts(parts, body))
-            .await;
-        (response, in_flight_slot)
+        let exchange = backend.pool.send(Request::from_parts(parts, body)).await;
+        (exchange, in_flight_slot)
     };
     let (outcome, response) = match tokio::time::timeout(shared.request_timeout, forwarded).await {
-        Ok((Ok(response), in_flight_slot)) => {
+        Ok((Ok((response, connection)), in_flight_slot)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             (
@@ -568,19 +593,21 @@ async fn proxy(
                     parts,
                     Either::Left(BackendBody {
                         body,
+                        backend: backend.clone(),
+                        connection: Some(connection),
                         in_flight_slot,
                     }),
                 ),
             )
         }
-        Ok((Err(error), _)) if error.is_connect() => {
+        Ok((Err(PoolError::Connect(error)), _)) => {
             tracing::debug!(backend = %backend.address, %error, "connect to backend failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Connect),
                 router_response(StatusCode::BAD_GATEWAY, "backend unreachable\n"),
             )
         }
-        Ok((Err(error), _)) => {
+        Ok((Err(PoolError::Backend(error)), _)) => {
             tracing::debug!(backend = %backend.address, %error, "backend request failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Backend),
