@@ -18,6 +18,10 @@ struct Cli {
 enum Command {
     /// Parse, validate and lint a plan.
     Validate(cmd::validate::Args),
+    /// Print the JSON Schema of the plan format (for editors' YAML completion).
+    Schema(cmd::schema::Args),
+    /// Print every scheduled item of a plan in order, with offsets and local times.
+    Timeline(cmd::timeline::Args),
     /// Verify a run log's hash chain or export it for auditors.
     Audit(cmd::audit::Args),
 }
@@ -26,6 +30,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
+        Command::Timeline(args) => cmd::timeline::run(args),
         Command::Audit(args) => cmd::audit::run(args),
     };
     match result {

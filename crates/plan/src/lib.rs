@@ -8,6 +8,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod schedule;
+pub mod schema;
 pub mod source;
 pub mod span;
 pub mod suggest;

@@ -14,6 +14,9 @@ use crate::units::{Dur, Offset};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemKind {
+    // At one instant, what ends comes before what starts.
+    PhaseEnd,
+    WindowEnd,
     ChecklistDue,
     WindowStart,
     PhaseStart,
@@ -23,8 +26,6 @@ pub enum ItemKind {
     Cadence,
     Success,
     FollowUp,
-    PhaseEnd,
-    WindowEnd,
 }
 
 /// One dated thing.
@@ -201,11 +202,13 @@ pub fn items(plan: &Plan, env: Option<&Environment>, cadences: Cadences) -> Vec<
             .iter()
             .filter(|i| i.verify.is_manual())
             .count();
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let detail = format!(
-            "{} items ({} sign-offs, {} automated)",
-            checklist.items.len(),
-            manual,
-            checklist.items.len() - manual
+            "{}: {}, {}",
+            plural(checklist.items.len(), "item", "items"),
+            plural(manual, "sign-off", "sign-offs"),
+            plural(checklist.items.len() - manual, "automated", "automated")
         );
         let all_rehearsed =
             !checklist.items.is_empty() && checklist.items.iter().all(|i| rehearsed(&i.id));

@@ -1,6 +1,7 @@
 //! `golive validate PLAN`: parse, validate and lint; exit 0 when the plan is usable
 //! (warnings allowed), 1 when it has errors.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = plan::load_file(&args.plan);
     let errors = loaded.errors();
     let summary = loaded.plan.as_ref().map(plan::Summary::of);
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     if args.json {
         let report = Report {
             file: &loaded.file,
@@ -41,8 +42,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             diagnostics: &loaded.diagnostics,
             summary,
         };
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        out = serde_json::to_string_pretty(&report)?;
+        out.push('\n');
     } else {
         write!(out, "{}", loaded.render())?;
         let verdict = match (errors, loaded.warnings()) {
@@ -63,6 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(summary) => writeln!(out, "{verdict} {}", summary.sentence())?,
             None => writeln!(out, "{verdict}")?,
         }
+    }
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(if errors == 0 {
         ExitCode::SUCCESS
