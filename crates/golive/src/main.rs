@@ -2,14 +2,23 @@
 //! module under `cmd/`.
 
 mod cmd;
+mod report;
+mod shell;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "golive", version, about = "Runs a go-live runbook: checklists, timeline, traffic ramp, rollback, comms, audit.")]
+#[command(
+    name = "golive",
+    version,
+    about = "Runs a go-live runbook: checklists, timeline, traffic ramp, rollback, comms, audit."
+)]
 struct Cli {
+    /// Address of a running `golive run`'s API, for `status` and the operator commands.
+    #[arg(long, env = "GOLIVE_SERVER", default_value = cmd::client::DEFAULT_SERVER, global = true)]
+    server: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,15 +33,26 @@ enum Command {
     Timeline(cmd::timeline::Args),
     /// Verify a run log's hash chain or export it for auditors.
     Audit(cmd::audit::Args),
+    /// Run a plan live, in the foreground; the same command resumes it after a crash.
+    Run(cmd::run::Args),
+    /// Show a running run: phase, next items, ramp, rules, open actions.
+    Status(cmd::client::StatusArgs),
+    #[command(flatten)]
+    Act(cmd::client::ActionCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    adapters::probe::install_crypto_provider();
+    let target = cmd::client::Target { server: cli.server };
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Schema(args) => cmd::schema::run(args),
         Command::Timeline(args) => cmd::timeline::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Run(args) => block_on(cmd::run::run(args)),
+        Command::Status(args) => block_on(cmd::client::status(target, args)),
+        Command::Act(command) => block_on(cmd::client::act(target, command)),
     };
     match result {
         Ok(code) => code,
@@ -41,4 +61,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs an async command on a multi-threaded runtime (the shell blocks a worker while it
+/// writes the log, which needs more than one).
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    future: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }

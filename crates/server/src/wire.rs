@@ -26,18 +26,16 @@ pub enum Action {
         target: String,
         reason: String,
     },
-    /// Go or no-go at a gate (the first open one when `gate` is absent).
+    /// Go or no-go at a gate step.
     Decide {
-        #[serde(default)]
-        gate: Option<String>,
+        gate: String,
         go: bool,
         #[serde(default)]
         reason: String,
     },
-    /// Answer "ready" at a roll call.
+    /// Answer "ready" at a roll call step.
     RollCall {
-        #[serde(default)]
-        step: Option<String>,
+        step: String,
     },
     StopTheLine {
         trigger: String,
@@ -59,9 +57,10 @@ pub enum Action {
     Ack {
         id: String,
     },
-    /// Settle a step whose outcome is unknown after a crash: `done`, `failed` or `retry`.
+    /// Settle a failed step, or one whose outcome is unknown after a crash: `done`,
+    /// `failed` or `retry`.
     Resolve {
-        effect: u64,
+        target: String,
         outcome: String,
     },
 }
@@ -140,6 +139,9 @@ pub struct RuleView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenActionView {
     pub id: String,
+    /// `page`, `task`, or the kind of a timeline step waiting for a person (`gate`,
+    /// `roll_call`, `run`…).
+    pub kind: String,
     pub what: String,
     pub role: Option<String>,
     pub due: Option<String>,

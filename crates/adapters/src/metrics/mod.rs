@@ -3,6 +3,7 @@
 //! and a number read from a shell command's output or from an HTTP endpoint's JSON.
 
 pub mod alertmanager;
+pub mod builtin;
 pub mod command;
 pub mod http;
 pub mod prometheus;

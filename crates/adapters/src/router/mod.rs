@@ -5,6 +5,7 @@
 //! **Invariant:** `set_weights` returns weights only after reading back what is in force;
 //! whatever cannot be confirmed is an error.
 
+pub mod builtin;
 pub mod command;
 pub mod haproxy;
 pub mod nginx;
