@@ -210,7 +210,8 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<Event>, StoreError>;
 
     /// Visits the stored events with `seq >= from_seq` in sequence order, as they are
-    /// stored (nothing checked), until `visit` breaks.
+    /// stored (nothing checked), until `visit` breaks. The store may hold a lock while
+    /// visiting: `visit` must not call back into the same store.
     fn scan(
         &self,
         run: &str,
