@@ -5,13 +5,17 @@
 # Two backends (nginx, one worker, `return 200` of a small JSON body, stable and canary)
 # and wrk share LOAD_CORE; the proxy under test runs alone on PROXY_CORE with one thread.
 # Every repetition runs every target once, in turn, so drift hits all alike; the table
-# shows medians of requests/s and of wrk's p99 latency, with ratios against HAProxy.
+# shows medians of requests/s and of wrk's p99 latency, with ratios against HAProxy, and
+# the proxy's CPU time per request (its threads' on-CPU time over the run, from
+# /proc/PID/task/*/schedstat, divided by the requests served): on a machine shared with
+# other work, requests/s and p99 move with that work, CPU per request much less.
 # Then each proxy's resident memory (VmRSS of its processes) is read while wrk holds
 # 1,000 concurrent connections to it.
 #
 # Environment (defaults in brackets): RUNS [5], DURATION seconds per run [10],
 # CONNECTIONS [100], PROXY_CORE [1], LOAD_CORE [0], BASE_PORT [28100],
-# ROUTER_BIN [built with cargo: $CARGO_TARGET_DIR or target, release, example `router`].
+# ROUTER_BIN [built with cargo: $CARGO_TARGET_DIR or target, release, example `router`],
+# GOLIVE_ARGS [none: default settings] extra router flags, e.g. `--max-in-flight 64`.
 # Needs: wrk, haproxy, nginx, taskset (scripts/test installs the first three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +86,7 @@ pids+=($!)
 taskset -c "$PROXY_CORE" "$ROUTER_BIN" --listen "127.0.0.1:$GOLIVE_PORT" \
   --admin "127.0.0.1:$GOLIVE_ADMIN_PORT" --threads 1 --health-path / \
   --group "stable=127.0.0.1:$STABLE_PORT" --group "canary=127.0.0.1:$CANARY_PORT" \
-  --weights stable=95,canary=5 >"$work/golive.log" 2>&1 &
+  --weights stable=95,canary=5 ${GOLIVE_ARGS:-} >"$work/golive.log" 2>&1 &
 golive_pid=$!
 pids+=($golive_pid)
 
@@ -148,31 +152,52 @@ done
 
 declare -A port_of=([direct]=$STABLE_PORT [golive]=$GOLIVE_PORT [haproxy]=$HAPROXY_PORT [nginx]=$NGINX_PORT)
 targets=(direct golive haproxy nginx)
+declare -A pids_of=(
+  [direct]=""
+  [golive]="$golive_pid"
+  [haproxy]="$haproxy_pid"
+  [nginx]="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
+)
 
-# Prints "requests_per_second p99_ms errors" for one wrk run.
+# On-CPU nanoseconds of every thread of the given processes.
+cpu_ns() {
+  local pid total=0
+  for pid in "$@"; do
+    total=$((total + $(cat /proc/"$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }')))
+  done
+  echo "$total"
+}
+
+# Prints "requests_per_second p99_ms errors cpu_us_per_request" for one wrk run.
 run_wrk() {
-  local port=$1 connections=$2 seconds=$3
+  local port=$1 connections=$2 seconds=$3 pids=$4 before after
+  # shellcheck disable=SC2086 # a list of pids
+  before=$(cpu_ns $pids)
   taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"${seconds}s" --latency \
-    "http://127.0.0.1:$port/" | awk '
+    "http://127.0.0.1:$port/" >"$work/wrk.out"
+  # shellcheck disable=SC2086
+  after=$(cpu_ns $pids)
+  awk -v cpu=$((after - before)) '
       /^ *99%/ {
         v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
         p99 = (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : v
       }
+      /requests in/ { requests = $1 }
       /^Requests\/sec:/ { rps = $2 }
       /Non-2xx or 3xx responses:/ { errors += $NF }
       /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
-      END { printf "%s %s %d\n", rps, p99, errors }'
+      END { printf "%s %s %d %.2f\n", rps, p99, errors, (requests > 0) ? cpu / requests / 1000 : 0 }' "$work/wrk.out"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "warming up" >&2
-for target in "${targets[@]}"; do run_wrk "${port_of[$target]}" "$CONNECTIONS" 2 >/dev/null; done
+for target in "${targets[@]}"; do run_wrk "${port_of[$target]}" "$CONNECTIONS" 2 "${pids_of[$target]}" >/dev/null; done
 
 for run in $(seq "$RUNS"); do
   for target in "${targets[@]}"; do
-    result=$(run_wrk "${port_of[$target]}" "$CONNECTIONS" "$DURATION")
-    echo "run $run $target: $result (req/s p99_ms errors)" >&2
+    result=$(run_wrk "${port_of[$target]}" "$CONNECTIONS" "$DURATION" "${pids_of[$target]}")
+    echo "run $run $target: $result (req/s p99_ms errors cpu_us/request)" >&2
     echo "$result" >>"$work/results.$target"
   done
 done
@@ -185,21 +210,16 @@ rss_kb() {
   done
   echo "$total"
 }
-declare -A rss_pids=(
-  [golive]="$golive_pid"
-  [haproxy]="$haproxy_pid"
-  [nginx]="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
-)
 declare -A rss_idle rss_loaded
 for target in golive haproxy nginx; do
   # shellcheck disable=SC2086 # a list of pids
-  rss_idle[$target]=$(rss_kb ${rss_pids[$target]})
+  rss_idle[$target]=$(rss_kb ${pids_of[$target]})
   taskset -c "$LOAD_CORE" wrk -t1 -c"$RSS_CONNECTIONS" -d6s "http://127.0.0.1:${port_of[$target]}/" >/dev/null &
   wrk_pid=$!
   sleep 4
   open=$(ss -tnH state established "dport = :${port_of[$target]}" | wc -l)
   # shellcheck disable=SC2086
-  rss_loaded[$target]="$(rss_kb ${rss_pids[$target]}) $open"
+  rss_loaded[$target]="$(rss_kb ${pids_of[$target]}) $open"
   wait "$wrk_pid"
 done
 
@@ -212,12 +232,14 @@ echo
 echo "$RUNS runs of wrk -t1 -c$CONNECTIONS -d${DURATION}s per target (medians); each proxy pinned to"
 echo "core $PROXY_CORE with one thread/worker; wrk and the nginx backends on core $LOAD_CORE."
 echo
-echo "| target | requests/s | p99 latency | req/s vs HAProxy | p99 vs HAProxy | errors | RSS idle | RSS at $RSS_CONNECTIONS conns |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| target | requests/s | p99 latency | req/s vs HAProxy | p99 vs HAProxy | proxy CPU per request | errors | RSS idle | RSS at $RSS_CONNECTIONS conns |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for target in "${targets[@]}"; do
   rps=$(cut -d' ' -f1 "$work/results.$target" | median)
   p99=$(cut -d' ' -f2 "$work/results.$target" | median)
   errors=$(awk '{ s += $3 } END { print s }' "$work/results.$target")
+  cpu="-"
+  [ "$target" = direct ] || cpu="$(cut -d' ' -f4 "$work/results.$target" | median) µs"
   idle="-" loaded="-"
   if [ -n "${rss_idle[$target]:-}" ]; then
     idle=$(awk -v kb="${rss_idle[$target]}" 'BEGIN { printf "%.1f MB", kb / 1024 }')
@@ -225,9 +247,9 @@ for target in "${targets[@]}"; do
     loaded=$(awk -v kb="$kb" -v open="$open" 'BEGIN { printf "%.1f MB (%d open)", kb / 1024, open }')
   fi
   awk -v t="$target" -v rps="$rps" -v p99="$p99" -v hr="$haproxy_rps" -v hp="$haproxy_p99" \
-    -v e="$errors" -v idle="$idle" -v loaded="$loaded" 'BEGIN {
-      printf "| %s | %.0f | %.2f ms | %.2f× | %.2f× | %d | %s | %s |\n", t, rps, p99, rps / hr, p99 / hp, e, idle, loaded }'
+    -v e="$errors" -v cpu="$cpu" -v idle="$idle" -v loaded="$loaded" 'BEGIN {
+      printf "| %s | %.0f | %.2f ms | %.2f× | %.2f× | %s | %d | %s | %s |\n", t, rps, p99, rps / hr, p99 / hp, cpu, e, idle, loaded }'
 done
 echo
-echo "golive's router: $ROUTER_BIN --threads 1 (health checks every 1 s on, as HAProxy's)."
-echo "Reproduce: RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE bench/router.sh"
+echo "golive's router: example \`router\` --threads 1 ${GOLIVE_ARGS:-} (health checks every 1 s on, as HAProxy's)."
+echo "Reproduce: GOLIVE_ARGS='${GOLIVE_ARGS:-}' RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE bench/router.sh"

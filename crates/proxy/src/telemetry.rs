@@ -1,17 +1,20 @@
 //! Per-version request telemetry: lock-free counters and latency histograms on the hot path,
 //! a one-second ring of deltas for windowed rates and quantiles, read by the metric source.
 //!
-//! Recording a request is three relaxed atomic additions into a cache-line-aligned shard
-//! chosen by the recording thread, so worker threads do not bounce one cache line between
-//! cores. Readers sum the shards. Nothing on the recording path takes a lock or allocates.
+//! Each recording thread leases a slot index for its lifetime and writes only its own
+//! cells, so recording a request is three plain additions (a load and a store each, no
+//! atomic read-modify-write, no cache line shared with another writer). Readers sum the
+//! slots. Nothing on the recording path takes a lock; a thread allocates its cells once,
+//! on its first record. Past [`THREAD_SLOTS`] live recording threads, the rest share one
+//! slot with atomic additions.
 //!
 //! History is kept as one delta per second (taken by [`Telemetry::tick`], which the router
 //! calls every second) in a ring of [`HISTORY_SECONDS`] entries. The histogram part of each
 //! delta is sparse, so the ring costs memory in proportion to the latencies actually seen.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How far back [`Telemetry::window`] can look.
@@ -26,8 +29,9 @@ const MAX_MICROS: u64 = (1 << 32) - 1;
 /// Number of histogram buckets needed to cover 0..=MAX_MICROS.
 pub const HISTOGRAM_BUCKETS: usize = bucket_index(MAX_MICROS) + 1;
 
-/// Shards per version; a power of two so the shard is picked with a mask.
-const SHARDS: usize = 8;
+/// Recording threads that get cells of their own; more share one extra slot.
+pub const THREAD_SLOTS: usize = 64;
+const SHARED_SLOT: usize = THREAD_SLOTS;
 
 /// Index of the latency bucket that holds `micros`: exact below 64 µs, then 32 linear
 /// sub-buckets per power of two.
@@ -126,8 +130,8 @@ const PROXY_ERROR_BASE: usize = STATUS_CLASSES;
 const LATENCY_SUM_SLOT: usize = PROXY_ERROR_BASE + ProxyErrorKind::ALL.len();
 const COUNTER_SLOTS: usize = LATENCY_SUM_SLOT + 1;
 
-/// One thread group's slice of a version's counters. Aligned to two cache lines so the
-/// counters of neighbouring shards never share a line (adjacent-line prefetch included).
+/// One slot's cells for one version. Aligned to two cache lines so cells of different
+/// slots never share a line (adjacent-line prefetch included).
 #[repr(align(128))]
 struct Shard {
     counters: [AtomicU64; COUNTER_SLOTS],
@@ -149,7 +153,41 @@ pub struct VersionId(pub(crate) usize);
 
 struct VersionCells {
     name: String,
-    shards: Box<[Shard]>,
+    /// Indexed by slot; allocated on a slot's first record.
+    slots: Box<[OnceLock<Box<Shard>>]>,
+}
+
+/// A slot index held by one thread while it lives; `None` when all are taken.
+struct SlotLease(Option<usize>);
+
+static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static NEVER_LEASED: AtomicUsize = AtomicUsize::new(0);
+
+impl SlotLease {
+    fn acquire() -> Self {
+        let mut free = FREE_SLOTS
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(index) = free.pop() {
+            return SlotLease(Some(index));
+        }
+        drop(free);
+        let index = NEVER_LEASED.fetch_add(1, Ordering::Relaxed);
+        SlotLease((index < THREAD_SLOTS).then_some(index))
+    }
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        // Handing the index over through the mutex orders this thread's last writes
+        // before the next owner's first read of the same cells.
+        if let Some(index) = self.0 {
+            FREE_SLOTS
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .push(index);
+        }
+    }
 }
 
 /// Totals for one version: plain numbers, cumulative since start or over a window.
@@ -283,10 +321,16 @@ impl std::fmt::Debug for Telemetry {
 }
 
 thread_local! {
-    static SHARD_OF_THIS_THREAD: usize = {
-        static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-        NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS
-    };
+    static SLOT_OF_THIS_THREAD: SlotLease = SlotLease::acquire();
+}
+
+/// Adds to a cell that only this thread writes: no atomic read-modify-write needed.
+#[inline]
+fn add_single_writer(cell: &AtomicU64, amount: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(amount),
+        Ordering::Relaxed,
+    );
 }
 
 impl Telemetry {
@@ -296,7 +340,7 @@ impl Telemetry {
             .into_iter()
             .map(|name| VersionCells {
                 name: name.into(),
-                shards: (0..SHARDS).map(|_| Shard::new()).collect(),
+                slots: (0..=THREAD_SLOTS).map(|_| OnceLock::new()).collect(),
             })
             .collect();
         let count = versions.len();
@@ -325,22 +369,38 @@ impl Telemetry {
     /// Records one finished request. Lock-free and allocation-free: the hot path.
     #[inline]
     pub fn record(&self, version: VersionId, outcome: Outcome, latency: Duration) {
-        let shard_index = SHARD_OF_THIS_THREAD.with(|shard| *shard);
-        let shard = &self.versions[version.0].shards[shard_index];
-        let slot = match outcome {
+        let slot_index = SLOT_OF_THIS_THREAD
+            .try_with(|lease| lease.0)
+            .ok()
+            .flatten()
+            .unwrap_or(SHARED_SLOT);
+        let shard =
+            self.versions[version.0].slots[slot_index].get_or_init(|| Box::new(Shard::new()));
+        let counter = match outcome {
             Outcome::Response(status) => CLASS_BASE + status_class_index(status),
             Outcome::ProxyError(kind) => PROXY_ERROR_BASE + kind.index(),
         };
         let micros = latency.as_micros().min(MAX_MICROS as u128) as u64;
-        shard.counters[slot].fetch_add(1, Ordering::Relaxed);
-        shard.counters[LATENCY_SUM_SLOT].fetch_add(micros, Ordering::Relaxed);
-        shard.buckets[bucket_index(micros)].fetch_add(1, Ordering::Relaxed);
+        let bucket = bucket_index(micros);
+        if slot_index == SHARED_SLOT {
+            shard.counters[counter].fetch_add(1, Ordering::Relaxed);
+            shard.counters[LATENCY_SUM_SLOT].fetch_add(micros, Ordering::Relaxed);
+            shard.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        } else {
+            add_single_writer(&shard.counters[counter], 1);
+            add_single_writer(&shard.counters[LATENCY_SUM_SLOT], micros);
+            add_single_writer(&shard.buckets[bucket], 1);
+        }
     }
 
     /// Cumulative totals for one version since start.
     pub fn totals(&self, version: VersionId) -> Totals {
         let mut totals = Totals::zero();
-        for shard in self.versions[version.0].shards.iter() {
+        for shard in self.versions[version.0]
+            .slots
+            .iter()
+            .filter_map(OnceLock::get)
+        {
             for (class, counter) in totals.responses_by_class.iter_mut().enumerate() {
                 *counter += shard.counters[CLASS_BASE + class].load(Ordering::Relaxed);
             }
@@ -520,6 +580,43 @@ mod tests {
         assert_eq!(stable.error_rate_percent, None);
         assert_eq!(stable.p99_ms, None);
         assert!(telemetry.window("nope", Duration::from_secs(1)).is_none());
+    }
+
+    #[test]
+    fn counts_are_exact_with_more_threads_than_slots_and_with_thread_churn() {
+        let telemetry = Telemetry::new(["stable"]);
+        let id = telemetry.version_id("stable").unwrap();
+        let threads = THREAD_SLOTS + 36;
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    barrier.wait();
+                    for i in 0..1000u64 {
+                        telemetry.record(id, Outcome::Response(200), Duration::from_micros(i));
+                    }
+                });
+            }
+        });
+        // Short-lived threads hand their slots on; nothing recorded before is lost.
+        for _ in 0..200 {
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    telemetry.record(id, Outcome::Response(500), Duration::from_millis(1));
+                });
+            });
+        }
+        let totals = telemetry.totals(id);
+        assert_eq!(totals.responses_by_class[1], threads as u64 * 1000);
+        assert_eq!(totals.responses_by_class[4], 200);
+        assert_eq!(
+            totals.latency_buckets.iter().sum::<u64>(),
+            threads as u64 * 1000 + 200
+        );
+        assert_eq!(
+            totals.latency_sum_micros,
+            threads as u64 * (999 * 1000 / 2) + 200 * 1000
+        );
     }
 
     #[test]
