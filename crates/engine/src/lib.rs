@@ -98,11 +98,16 @@ pub struct Engine {
     state: RunState,
     /// The plan's facts for message templates; the run's part is filled per message.
     template_base: plan::templates::TemplateContext,
-    /// Every (SLI, version) query the run may need, built once.
-    queries: BTreeMap<(String, String), Result<MetricQuery, String>>,
+    /// Every query the run may need, by SLI and version, built once.
+    queries: BTreeMap<String, BTreeMap<String, Result<MetricQuery, String>>>,
+    /// Version groups: the one that keeps the rest of the traffic, the one ramped up.
+    stable: String,
+    canary: String,
     /// The last time progress was made; deadlines at or before it have been seen.
     /// Not part of the state: a tick that changes nothing is not logged.
     last_progress: Option<Timestamp>,
+    /// The time of the latest record; an input dated before it is refused.
+    last_at: Option<Timestamp>,
 }
 
 /// Records produced while handling one input.
@@ -358,10 +363,21 @@ impl Engine {
                     &sli.id.value,
                     version,
                 );
-                queries.insert((sli.id.value.clone(), version.clone()), q);
+                queries
+                    .entry(sli.id.value.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(version.clone(), q);
             }
         }
+        let group = |g: Option<&plan::Id>, default: &str| {
+            g.map(|g| g.value.clone())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let stable = group(plan.ramp.as_ref().and_then(|r| r.stable.as_ref()), "stable");
+        let canary = group(plan.ramp.as_ref().and_then(|r| r.canary.as_ref()), "canary");
         Ok(Engine {
+            stable,
+            canary,
             queries,
             template_base,
             plan,
@@ -375,6 +391,7 @@ impl Engine {
             t0_gate_offset,
             state,
             last_progress: None,
+            last_at: None,
         })
     }
 
@@ -404,13 +421,13 @@ impl Engine {
             now,
             records: Vec::new(),
         };
-        if self.last_progress.is_some_and(|last| now < last) {
+        if self.last_at.is_some_and(|last| now < last) {
             if input == Input::Tick {
                 return Vec::new();
             }
             let reason = format!(
                 "time went backwards: this input is dated {now}, after a record dated {}",
-                self.last_progress.unwrap_or(now)
+                self.last_at.unwrap_or(now)
             );
             return vec![Record {
                 at: now,
@@ -425,6 +442,7 @@ impl Engine {
             self.progress(&mut out);
             self.last_progress = Some(now);
             if !out.records.is_empty() {
+                self.last_at = Some(now);
                 out.records.insert(
                     0,
                     Record {
@@ -448,9 +466,12 @@ impl Engine {
                 );
                 self.progress(&mut out);
                 self.last_progress = Some(now);
+                self.last_at = Some(now);
                 out.records
             }
             Err(reason) => {
+                // A refusal is logged too: later inputs may not be dated before it.
+                self.last_at = Some(now);
                 let actor = input_actor(&input, None);
                 vec![Record {
                     at: now,
@@ -657,27 +678,19 @@ impl Engine {
             .map(|r| r.id.value.clone())
     }
 
-    pub(crate) fn stable_group(&self) -> String {
-        self.plan
-            .ramp
-            .as_ref()
-            .and_then(|r| r.stable.as_ref().map(|s| s.value.clone()))
-            .unwrap_or_else(|| "stable".to_string())
+    pub(crate) fn stable_group(&self) -> &str {
+        &self.stable
     }
 
-    pub(crate) fn canary_group(&self) -> String {
-        self.plan
-            .ramp
-            .as_ref()
-            .and_then(|r| r.canary.as_ref().map(|s| s.value.clone()))
-            .unwrap_or_else(|| "canary".to_string())
+    pub(crate) fn canary_group(&self) -> &str {
+        &self.canary
     }
 
     pub(crate) fn weights_for(&self, canary_percent: u8) -> Weights {
         let canary = u32::from(canary_percent.min(100));
         BTreeMap::from([
-            (self.stable_group(), 100 - canary),
-            (self.canary_group(), canary),
+            (self.stable.clone(), 100 - canary),
+            (self.canary.clone(), canary),
         ])
     }
 

@@ -63,8 +63,15 @@ impl Engine {
             .max(1)
     }
 
+    fn sli_query_ref(&self, sli: &str, version: &str) -> Option<&MetricQuery> {
+        self.queries
+            .get(sli)
+            .and_then(|m| m.get(version))
+            .and_then(|q| q.as_ref().ok())
+    }
+
     fn sli_query(&self, sli: &str, version: &str) -> Result<MetricQuery, String> {
-        if let Some(cached) = self.queries.get(&(sli.to_string(), version.to_string())) {
+        if let Some(cached) = self.queries.get(sli).and_then(|m| m.get(version)) {
             return cached.clone();
         }
         build_query(
@@ -77,11 +84,11 @@ impl Engine {
         )
     }
 
-    fn rule_version(&self, rule: &plan::Rule) -> String {
+    fn rule_version<'a>(&'a self, rule: &'a plan::Rule) -> &'a str {
         rule.version
             .as_ref()
-            .map(|v| v.value.clone())
-            .unwrap_or_else(|| self.canary_group())
+            .map(|v| v.value.as_str())
+            .unwrap_or(self.canary_group())
     }
 
     pub(crate) fn mark_unevaluable_rules(&mut self, out: &mut Out) {
@@ -90,7 +97,7 @@ impl Engine {
             return;
         };
         for (r, rule) in rules.list.iter().enumerate() {
-            if let Err(reason) = self.sli_query(&rule.when.sli, &self.rule_version(rule)) {
+            if let Err(reason) = self.sli_query(&rule.when.sli, self.rule_version(rule)) {
                 self.state.rules[r].evaluable = false;
                 out.decide(
                     Actor::System,
@@ -152,49 +159,68 @@ impl Engine {
         }
     }
 
-    /// Every (SLI, version) some active rule, open stage gate or success criterion needs.
-    fn needed_queries(&self) -> Vec<MetricQuery> {
-        let mut wanted: BTreeMap<String, MetricQuery> = BTreeMap::new();
-        let mut want = |sli: &str, version: &str, this: &Engine| {
-            if let Ok(q) = this.sli_query(sli, version) {
-                wanted.entry(key(sli, version)).or_insert(q);
-            }
-        };
+    /// Visits every (SLI, version) some active rule, open stage gate or success criterion
+    /// needs; stops early when `visit` returns true.
+    fn visit_needed(&self, visit: &mut dyn FnMut(&str, &str) -> bool) {
         if let Some(rules) = &self.plan.rules {
             for (r, rule) in rules.list.iter().enumerate() {
-                if self.state.rules[r].active {
-                    want(&rule.when.sli, &self.rule_version(rule), self);
+                if self.state.rules[r].active && visit(&rule.when.sli, self.rule_version(rule)) {
+                    return;
                 }
             }
         }
-        if self.state.status == RunStatus::Running {
-            if let (Some(ramp), Some(stage)) = (&self.plan.ramp, self.state.ramp.stage)
-                && self.ramp_running()
-            {
-                for gate in &ramp.stages[stage].gates {
-                    if let Some(c) = &gate.metric {
-                        want(&c.sli, &self.canary_group(), self);
-                    }
-                }
-            }
-            if let Some(success) = &self.plan.success
-                && self.state.t0_actual.is_some()
-                && !self.state.success.evaluated
-                && self.state.rollback.is_none()
-            {
-                for c in &success.criteria {
-                    if let Some(m) = &c.metric {
-                        want(&m.sli, &self.canary_group(), self);
-                    }
+        if self.state.status != RunStatus::Running {
+            return;
+        }
+        if let (Some(ramp), Some(stage)) = (&self.plan.ramp, self.state.ramp.stage)
+            && self.ramp_running()
+        {
+            for gate in &ramp.stages[stage].gates {
+                if let Some(c) = &gate.metric
+                    && visit(&c.sli, self.canary_group())
+                {
+                    return;
                 }
             }
         }
-        wanted.into_values().collect()
+        if let Some(success) = &self.plan.success
+            && self.state.t0_actual.is_some()
+            && !self.state.success.evaluated
+            && self.state.rollback.is_none()
+        {
+            for c in &success.criteria {
+                if let Some(m) = &c.metric
+                    && visit(&m.sli, self.canary_group())
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn needs_metrics(&self) -> bool {
+        let mut any = false;
+        self.visit_needed(&mut |sli, version| {
+            any = self.sli_query_ref(sli, version).is_some();
+            any
+        });
+        any
+    }
+
+    /// The queries to run now, in a stable order, each once.
+    fn needed_queries(&self) -> Vec<MetricQuery> {
+        let mut wanted: BTreeMap<(&str, &str), &MetricQuery> = BTreeMap::new();
+        self.visit_needed(&mut |sli, version| {
+            if let Some(q) = self.sli_query_ref(sli, version) {
+                wanted.entry((&q.sli, &q.version)).or_insert(q);
+            }
+            false
+        });
+        wanted.into_values().cloned().collect()
     }
 
     pub(crate) fn evaluation(&mut self, out: &mut Out) {
-        let needed = self.needed_queries();
-        if needed.is_empty() {
+        if !self.needs_metrics() {
             self.state.next_evaluation = None;
             return;
         }
@@ -202,6 +228,7 @@ impl Engine {
         if due > out.now {
             return;
         }
+        let needed = self.needed_queries();
         // A query still unanswered when the next one is due is inconclusive.
         let stale: Vec<u64> = self
             .state
@@ -310,26 +337,37 @@ impl Engine {
 
     fn judge_samples(&mut self, out: &mut Out, samples: &[Sample]) {
         let after_t0 = self.state.t0_actual.is_some_and(|t0| t0 <= out.now);
+        let mut k = String::new();
         for s in samples {
             let (value, reason) = match &s.reading {
                 Reading::Value(v) => (Some(*v), None),
                 Reading::NoData { reason } => (None, Some(format!("no data: {reason}"))),
                 Reading::Error { reason } => (None, Some(format!("source error: {reason}"))),
             };
-            self.state.latest.insert(
-                key(&s.sli, &s.version),
-                crate::state::LatestReading {
-                    at: out.now,
-                    value,
-                    reason,
-                },
-            );
+            k.clear();
+            k.push_str(&s.sli);
+            k.push('/');
+            k.push_str(&s.version);
+            let reading = crate::state::LatestReading {
+                at: out.now,
+                value,
+                reason,
+            };
+            match self.state.latest.get_mut(k.as_str()) {
+                Some(latest) => *latest = reading,
+                None => {
+                    self.state.latest.insert(k.clone(), reading);
+                }
+            }
             if after_t0 && self.state.rollback.is_none() {
+                if !self.state.since_t0.contains_key(k.as_str()) {
+                    self.state.since_t0.insert(k.clone(), Default::default());
+                }
                 let stats = self
                     .state
                     .since_t0
-                    .entry(key(&s.sli, &s.version))
-                    .or_default();
+                    .get_mut(k.as_str())
+                    .expect("inserted above");
                 match value {
                     Some(v) => {
                         stats.count += 1;
@@ -467,7 +505,7 @@ impl Engine {
                             }
                             for role in roles {
                                 let text = format!(
-                                    "Rule `{id}` cannot be judged ({reason}); the ramp is paused and will not advance without data."
+                                    "Rules cannot be judged ({reason}); the ramp is paused and will not advance without data."
                                 );
                                 self.page(out, actor.clone(), &role, &text, None);
                             }
@@ -522,7 +560,7 @@ impl Engine {
         for gate in &ramp.stages[stage].gates {
             if let Some(condition) = &gate.metric {
                 let version = self.canary_group();
-                let latest = self.state.latest.get(&key(&condition.sli, &version));
+                let latest = self.state.latest.get(&key(&condition.sli, version));
                 let (verdict, detail) = match latest {
                     Some(l) if entered.is_some_and(|e| l.at >= e) => match l.value {
                         Some(v) if condition.comparison.holds(v, condition.threshold.value) => (

@@ -78,7 +78,8 @@ struct Driver<'a> {
     /// Sign-offs owed, recomputed only when what they depend on changed.
     sign_offs: Option<Vec<(Timestamp, String, String)>>,
     router_failures_used: Vec<u32>,
-    baselines: BTreeMap<(String, String), Series>,
+    /// SLI → version → its series.
+    baselines: BTreeMap<String, BTreeMap<String, Series>>,
     derived_baselines: Vec<String>,
     absent: BTreeSet<String>,
     never_ack: BTreeSet<String>,
@@ -241,7 +242,7 @@ impl Driver<'_> {
         let tz = self.plan.t0.0.time_zone();
         let state = self.engine.state();
         match when {
-            When::Offset(o) if o.is_negative() => Some(o.resolve(state.t0_planned, tz)),
+            When::Offset(o) if o.approx_millis() <= 0 => Some(o.resolve(state.t0_planned, tz)),
             When::Offset(o) => match state.t0_actual {
                 Some(t0) => Some(o.resolve(t0, tz)),
                 // Before "go" an offset after T0 is not due yet — unless the run will
@@ -314,6 +315,17 @@ impl Driver<'_> {
                     break;
                 }
                 let queued = entry.remove();
+                // A person does not acknowledge a page someone else already took.
+                if let Input::Ack { target, .. } = &queued.input
+                    && self
+                        .engine
+                        .state()
+                        .pages
+                        .iter()
+                        .any(|p| &p.id == target && p.acked_by.is_some())
+                {
+                    continue;
+                }
                 self.handle(queued.input);
             }
             // 2. the scenario's own actions;
@@ -675,12 +687,14 @@ impl Driver<'_> {
             };
             let mut used_derived = false;
             for version in [self.engine.stable_group(), self.engine.canary_group()] {
-                let value = value_for(&version).unwrap_or_else(|| {
+                let value = value_for(version).unwrap_or_else(|| {
                     used_derived = true;
                     derived
                 });
                 self.baselines
-                    .insert((id.clone(), version), Series { baseline: value });
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(version.to_string(), Series { baseline: value });
             }
             if used_derived {
                 self.derived_baselines
@@ -693,7 +707,8 @@ impl Driver<'_> {
         let now = self.now;
         let mut value = self
             .baselines
-            .get(&(sli.to_string(), version.to_string()))
+            .get(sli)
+            .and_then(|m| m.get(version))
             .map(|s| s.baseline)
             .unwrap_or(0.0);
         let canary = self.engine.canary_group();
@@ -726,7 +741,7 @@ impl Driver<'_> {
                 continue;
             }
             let applies = fault.sli.as_ref().is_some_and(|s| s.as_str() == sli)
-                && fault.version.as_deref().unwrap_or(&canary) == version;
+                && fault.version.as_deref().unwrap_or(canary) == version;
             if !applies {
                 continue;
             }

@@ -153,17 +153,23 @@ pub struct Counts {
 pub fn offset_text(t0: Timestamp, at: Timestamp) -> String {
     let ms = at.as_millisecond() - t0.as_millisecond();
     let sign = if ms < 0 { '-' } else { '+' };
-    let total = ms.unsigned_abs() / 1000;
+    let abs = ms.unsigned_abs();
+    let total = abs / 1000;
     let (d, h, m, s) = (
         total / 86_400,
         (total / 3600) % 24,
         (total / 60) % 60,
         total % 60,
     );
+    let fraction = match abs % 1000 {
+        0 => String::new(),
+        f if f % 100 == 0 => format!(".{}", f / 100),
+        f => format!(".{f:03}"),
+    };
     if d > 0 {
-        format!("T{sign}{d}d {h:02}:{m:02}:{s:02}")
+        format!("T{sign}{d}d {h:02}:{m:02}:{s:02}{fraction}")
     } else {
-        format!("T{sign}{h}:{m:02}:{s:02}")
+        format!("T{sign}{h}:{m:02}:{s:02}{fraction}")
     }
 }
 

@@ -1,0 +1,1 @@
+//! golive's benchmarks live in `benches/`; this library only gives them a home.
