@@ -406,6 +406,18 @@ impl<'a> Sink<'a> {
     }
 
     pub fn make(&self, code: Code, loc: Loc, message: String, help: String) -> Diagnostic {
+        // Every value the loader reads has a place (aliases and merges report where they
+        // are used); should one ever lack it, point at the file rather than nowhere.
+        let (loc, notes) = if loc.is_known() {
+            (loc, Vec::new())
+        } else {
+            let note = Note {
+                message: "the exact place of this value is not known".into(),
+                line: 0,
+                column: 0,
+            };
+            (Loc::new(1, 1), vec![note])
+        };
         let line = self.source.line(loc.line);
         Diagnostic {
             severity: code.level(),
@@ -417,7 +429,7 @@ impl<'a> Sink<'a> {
             source_line: line.to_string(),
             width: value_width(line, loc.column),
             help,
-            notes: Vec::new(),
+            notes,
         }
     }
 }

@@ -82,6 +82,29 @@ fn rendering_an_unknown_variable_is_an_error() {
     assert!(error.to_string().contains("template `t`"), "{error}");
 }
 
+#[test]
+fn aliases_and_merges_are_reported_where_they_are_used() {
+    let text = "golive: 1\nmeta:\n  name: Merge\n  owner: rm\nt0: 2025-08-23T02:00:00-04:00[America/New_York]\n\
+people:\n  - &base\n    id: sarah\n    name: Sarah\n  - <<: *base\n    id: david\n\
+roles:\n  - &role\n    id: rm\n    title: RM\n    primary: sarah\n    backup: nobody\n  - *role\n";
+    let loaded = plan::load("merge.yaml", text.as_bytes());
+    let places: Vec<(&str, u32, u32)> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str(), d.line, d.column))
+        .collect();
+    assert_eq!(
+        places,
+        vec![
+            ("unknown-person", 17, 13),
+            ("duplicate-id", 18, 5),
+            ("unknown-person", 18, 5)
+        ],
+        "{}",
+        loaded.render()
+    );
+}
+
 fn check(bytes: &[u8]) {
     let loaded = plan::load("fuzz.yaml", bytes);
     for diagnostic in &loaded.diagnostics {
@@ -99,6 +122,21 @@ fn check(bytes: &[u8]) {
     if loaded.plan.is_none() {
         assert!(loaded.errors() > 0, "no plan but no error");
     }
+}
+
+/// The fuzzer's corpus (`fuzz/corpus/load`) replayed on every test run, so what fuzzing
+/// found stays covered without cargo-fuzz.
+#[test]
+fn fuzz_corpus_loads_without_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/load");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/load exists") {
+        let bytes = std::fs::read(entry.expect("a directory entry").path())
+            .expect("a readable corpus file");
+        check(&bytes);
+        count += 1;
+    }
+    assert!(count > 100, "the corpus has only {count} inputs");
 }
 
 /// Characters that matter to YAML, the plan's values and the loader's text scanning.
