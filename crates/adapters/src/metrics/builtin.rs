@@ -34,15 +34,23 @@ impl BuiltinMetrics {
 
     /// The reading for one query, now.
     pub fn read_now(&self, query: &str, version: &str) -> Reading {
+        let Some(query) = BuiltinQuery::parse(query) else {
+            return Reading::Error {
+                reason: format!(
+                    "`{}` is not a built-in metric ({})",
+                    query.trim(),
+                    BuiltinQuery::NAMES.join(", ")
+                ),
+            };
+        };
         let Some(stats) = self.telemetry.window(version, self.window) else {
             return Reading::Error {
                 reason: format!("the built-in router has no version `{version}`"),
             };
         };
-        let name = query.trim();
-        match name {
-            "requests" => return Reading::Value(stats.requests as f64),
-            "rps" => {
+        match query {
+            BuiltinQuery::Requests => return Reading::Value(stats.requests as f64),
+            BuiltinQuery::Rps => {
                 let secs = stats.covered.as_secs_f64();
                 return if secs > 0.0 {
                     Reading::Value(stats.requests as f64 / secs)
@@ -62,26 +70,61 @@ impl BuiltinMetrics {
                 ),
             };
         }
-        let value = match name {
-            "error_rate" => stats.error_rate_percent,
-            "availability" => stats.availability_percent,
-            "latency_p50" => stats.p50_ms,
-            "latency_p95" => stats.p95_ms,
-            "latency_p99" => stats.p99_ms,
-            other => {
-                return Reading::Error {
-                    reason: format!(
-                        "`{other}` is not a built-in metric (error_rate, availability, latency_p50, latency_p95, latency_p99, requests, rps)"
-                    ),
-                };
-            }
+        let value = match query {
+            BuiltinQuery::ErrorRate => stats.error_rate_percent,
+            BuiltinQuery::Availability => stats.availability_percent,
+            BuiltinQuery::LatencyP50 => stats.p50_ms,
+            BuiltinQuery::LatencyP95 => stats.p95_ms,
+            BuiltinQuery::LatencyP99 => stats.p99_ms,
+            BuiltinQuery::Requests | BuiltinQuery::Rps => None,
         };
         match value {
-            Some(v) => Reading::Value(v),
-            None => Reading::NoData {
+            Some(v) if v.is_finite() => Reading::Value(v),
+            _ => Reading::NoData {
                 reason: format!("no requests to `{version}` in the window"),
             },
         }
+    }
+}
+
+/// What the built-in telemetry can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinQuery {
+    /// Percent of requests answered 5xx (by the backend or the router itself).
+    ErrorRate,
+    /// 100 − error rate.
+    Availability,
+    LatencyP50,
+    LatencyP95,
+    LatencyP99,
+    /// Requests completed in the window.
+    Requests,
+    /// Requests per second over the window.
+    Rps,
+}
+
+impl BuiltinQuery {
+    pub const NAMES: [&'static str; 7] = [
+        "error_rate",
+        "availability",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "requests",
+        "rps",
+    ];
+
+    pub fn parse(text: &str) -> Option<BuiltinQuery> {
+        Some(match text.trim() {
+            "error_rate" => BuiltinQuery::ErrorRate,
+            "availability" => BuiltinQuery::Availability,
+            "latency_p50" => BuiltinQuery::LatencyP50,
+            "latency_p95" => BuiltinQuery::LatencyP95,
+            "latency_p99" => BuiltinQuery::LatencyP99,
+            "requests" => BuiltinQuery::Requests,
+            "rps" => BuiltinQuery::Rps,
+            _ => return None,
+        })
     }
 }
 
@@ -108,10 +151,13 @@ mod tests {
             source.read_now("error_rate", "blue"),
             Reading::Error { .. }
         ));
-        assert!(
-            matches!(source.read_now("cpu", "canary"), Reading::Error { .. })
-                || matches!(source.read_now("cpu", "canary"), Reading::NoData { .. })
-        );
+        assert!(matches!(
+            source.read_now("cpu", "canary"),
+            Reading::Error { reason } if reason.contains("not a built-in metric")
+        ));
+        for name in BuiltinQuery::NAMES {
+            assert!(BuiltinQuery::parse(name).is_some(), "{name}");
+        }
         assert_eq!(source.read_now("requests", "canary"), Reading::Value(0.0));
     }
 }

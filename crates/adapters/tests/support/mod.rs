@@ -44,14 +44,14 @@ pub fn scratch() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
-/// Per-version error ratio over HAProxy's exporter, judged on the version's own servers
+/// Per-version error rate (percent) over HAProxy's exporter, judged on the version's own servers
 /// (server name = version group here).
-pub const HAPROXY_ERROR_RATE: &str = "sum(rate(haproxy_server_http_responses_total{proxy=\"app\",server=\"${version}\",code=\"5xx\"}[5s])) / sum(rate(haproxy_server_http_responses_total{proxy=\"app\",server=\"${version}\"}[5s]))";
+pub const HAPROXY_ERROR_RATE: &str = "100 * sum(rate(haproxy_server_http_responses_total{proxy=\"app\",server=\"${version}\",code=\"5xx\"}[5s])) / sum(rate(haproxy_server_http_responses_total{proxy=\"app\",server=\"${version}\"}[5s]))";
 pub const HAPROXY_REQUESTS: &str =
     "sum(increase(haproxy_server_http_responses_total{proxy=\"app\",server=\"${version}\"}[5s]))";
 
 /// The same ratio from the application's own counters (what nginx users scrape).
-pub const APP_ERROR_RATE: &str = "sum(rate(testkit_backend_responses_total{backend=\"${version}\",code=\"5xx\"}[5s])) / sum(rate(testkit_backend_responses_total{backend=\"${version}\"}[5s]))";
+pub const APP_ERROR_RATE: &str = "100 * sum(rate(testkit_backend_responses_total{backend=\"${version}\",code=\"5xx\"}[5s])) / sum(rate(testkit_backend_responses_total{backend=\"${version}\"}[5s]))";
 pub const APP_REQUESTS: &str =
     "sum(increase(testkit_backend_responses_total{backend=\"${version}\"}[5s]))";
 
@@ -74,8 +74,8 @@ pub struct RampReport {
     pub rollback_attempts: u32,
 }
 
-/// Error-ratio threshold of the rule the tests stand in for.
-pub const THRESHOLD: f64 = 0.05;
+/// Error-rate threshold (percent) of the rule the tests stand in for.
+pub const THRESHOLD: f64 = 5.0;
 
 /// Drives a ramp through `router` the way the engine would: 5 % (healthy, checked), then
 /// 25 % where the canary turns to 5xx; the per-version error ratio read through `source`
