@@ -297,7 +297,7 @@ impl Engine {
         query: Option<u64>,
         samples: &[Sample],
     ) -> Result<crate::Actor, String> {
-        let mut all = samples.to_vec();
+        let mut missing = Vec::new();
         match query {
             Some(id) => {
                 let Some(p) = self.state.pending.get(&id) else {
@@ -311,7 +311,7 @@ impl Engine {
                         .iter()
                         .any(|s| s.sli == q.sli && s.version == q.version)
                     {
-                        all.push(Sample {
+                        missing.push(Sample {
                             sli: q.sli.clone(),
                             version: q.version.clone(),
                             reading: Reading::NoData {
@@ -331,7 +331,12 @@ impl Engine {
                 }
             }
         }
-        self.judge_samples(out, &all);
+        if missing.is_empty() {
+            self.judge_samples(out, samples);
+        } else {
+            missing.extend_from_slice(samples);
+            self.judge_samples(out, &missing);
+        }
         Ok(Actor::MetricSource)
     }
 

@@ -33,6 +33,8 @@ enum Command {
     Timeline(cmd::timeline::Args),
     /// Verify a run log's hash chain or export it for auditors.
     Audit(cmd::audit::Args),
+    /// Rehearse a plan on simulated time against a scenario; nothing is executed.
+    Rehearse(cmd::rehearse::Args),
     /// Run a plan live, in the foreground; the same command resumes it after a crash.
     Run(cmd::run::Args),
     /// Show a running run: phase, next items, ramp, rules, open actions.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmd::schema::run(args),
         Command::Timeline(args) => cmd::timeline::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Rehearse(args) => cmd::rehearse::run(args),
         Command::Run(args) => block_on(cmd::run::run(args)),
         Command::Status(args) => block_on(cmd::client::status(target, args)),
         Command::Act(command) => block_on(cmd::client::act(target, command)),
