@@ -6,10 +6,11 @@
 #  (b) fault injected → last request served by the bad version, rules evaluated every
 #      second with `for: 1s`: HAProxy judged by Prometheus (1 s scrape of its exporter),
 #      and the built-in router judged by its own telemetry;
-#  (c) nginx reloads under keep-alive load: requests lost per reload, two settings.
+#  (c) weight changes under keep-alive load: requests lost per change (HAProxy, the
+#      built-in router, nginx reloads with and without client keep-alive).
 #
 # Environment (defaults in brackets): RUNS [300] for (a), NGINX_RUNS [30],
-# FAULT_RUNS [5] for (b), NGINX_RELOADS [20] for (c), ONLY [a,b,c].
+# FAULT_RUNS [5] for (b), NGINX_RELOADS [20] changes per router for (c), ONLY [a,b,c].
 # Needs: haproxy, nginx, prometheus, socat (scripts/test installs the first three).
 set -euo pipefail
 cd "$(dirname "$0")/.."

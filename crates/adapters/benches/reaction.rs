@@ -8,7 +8,8 @@
 //!     true evaluation, firing on the first one at least `for` later): HAProxy judged by
 //!     Prometheus scraping its exporter every second, and the built-in router judged by
 //!     its own telemetry.
-//! (c) nginx reloads under keep-alive load: requests that got no answer, per reload.
+//! (c) Weight changes under keep-alive load (HAProxy, the built-in router, nginx with and
+//!     without client keep-alive): requests that got no answer, per change.
 //!
 //! Run it through `bench/reaction.sh`; environment: RUNS (a, default 300), NGINX_RUNS
 //! (default 30), FAULT_RUNS (b, default 5), ONLY (`a`, `b`, `c`, comma-separated).
@@ -508,53 +509,110 @@ async fn fault_to_last_bad_request(
     Ok(())
 }
 
-async fn nginx_reload_losses(report: &mut Report, dir: &std::path::Path) -> Result<(), Failure> {
-    let reloads = env_number("NGINX_RELOADS", 20);
+/// Changes weights `changes` times under 8 keep-alive connections to `target`; one report
+/// line with the requests that got no answer.
+async fn losses_under_load(
+    report: &mut Report,
+    name: &str,
+    router: &dyn TrafficRouter,
+    target: std::net::SocketAddr,
+    changes: usize,
+) -> Result<(), Failure> {
+    let load = Load::start(LoadSpec {
+        connections: 8,
+        pause: Duration::from_millis(1),
+        ..LoadSpec::new(target)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = load.stats();
+    let mut took = Vec::new();
+    for index in 0..changes {
+        let canary_percent = if index % 2 == 0 { 5 } else { 10 };
+        let started = Instant::now();
+        router
+            .set_weights(&weights(&[
+                ("stable", 100 - canary_percent),
+                ("canary", canary_percent),
+            ]))
+            .await?;
+        took.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = load.stop();
+    let lost = after.lost - before.lost;
+    let answered = after.answered - before.answered;
+    let (median, p99, _) = summary(&took);
     report.line(format!(
-        "\n(c) nginx reloads under load (8 keep-alive client connections, no client retries): {reloads} reloads per setting"
+        "{name:<46} lost {lost:>4} of {answered:>6} ({:.1} per change); confirmed in {} median, {} p99",
+        lost as f64 / changes as f64,
+        ms(median),
+        ms(p99)
+    ));
+    Ok(())
+}
+
+async fn nginx_reload_losses(report: &mut Report, dir: &std::path::Path) -> Result<(), Failure> {
+    let changes = env_number("NGINX_RELOADS", 20);
+    report.line(format!(
+        "\n(c) weight changes under load (8 keep-alive client connections, a client that never retries): {changes} changes each"
     ));
     let stable = Backend::start("stable-c", dir).await?;
     let canary = Backend::start("canary-c", dir).await?;
+
+    let haproxy = Haproxy::start(&HaproxySpec::new(
+        "app",
+        vec![
+            HaproxyServer {
+                name: "stable".into(),
+                addr: stable.addr,
+                weight: 256,
+            },
+            HaproxyServer {
+                name: "canary".into(),
+                addr: canary.addr,
+                weight: 0,
+            },
+        ],
+    ))
+    .await?;
+    let router = HaproxyRouter::new(
+        &haproxy.runtime_api(),
+        "app",
+        haproxy_groups(),
+        Duration::from_secs(2),
+    )?;
+    losses_under_load(
+        report,
+        "HAProxy runtime API",
+        &router,
+        haproxy.frontend,
+        changes,
+    )
+    .await?;
+    drop(haproxy);
+
+    let handle = builtin_setup(&stable, &canary).await?;
+    let router = BuiltinRouter::new(handle.clone());
+    losses_under_load(
+        report,
+        "built-in router",
+        &router,
+        handle.local_addr(),
+        changes,
+    )
+    .await?;
+
     let settings = [
-        ("default (keepalive_timeout 75s)", ""),
+        ("nginx reload, default (keepalive_timeout 75s)", ""),
         (
-            "keepalive_timeout 0 (no client keep-alive)",
+            "nginx reload, keepalive_timeout 0",
             "    keepalive_timeout 0;\n",
         ),
     ];
     for (name, extra) in settings {
         let nginx = nginx_setup(&stable, &canary, extra).await?;
         let router = nginx_router(&nginx, &stable, &canary, true)?;
-        let load = Load::start(LoadSpec {
-            connections: 8,
-            pause: Duration::from_millis(1),
-            ..LoadSpec::new(nginx.listen)
-        });
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = load.stats();
-        let mut took = Vec::new();
-        for index in 0..reloads {
-            let canary_percent = if index % 2 == 0 { 5 } else { 10 };
-            let started = Instant::now();
-            router
-                .set_weights(&weights(&[
-                    ("stable", 100 - canary_percent),
-                    ("canary", canary_percent),
-                ]))
-                .await?;
-            took.push(started.elapsed());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let after = load.stop();
-        let lost = after.lost - before.lost;
-        let answered = after.answered - before.answered;
-        let (median, p99, _) = summary(&took);
-        report.line(format!(
-            "{name:<44} lost {lost:>4} of {answered} ({:.1} per reload); change confirmed in {} median, {} p99",
-            lost as f64 / reloads as f64,
-            ms(median),
-            ms(p99)
-        ));
+        losses_under_load(report, name, &router, nginx.listen, changes).await?;
     }
     Ok(())
 }

@@ -389,6 +389,36 @@ mod tests {
         assert_eq!(prefixed.base(), "http://x:9090/prom");
     }
 
+    #[test]
+    fn plan_vars_now_version_later() {
+        let source = plan::PrometheusSource {
+            url: plan::At::bare("${prometheus_url}".to_string()),
+            request_count_query: Some(plan::At::bare(
+                "sum(increase(x{env=\"${env}\",version=\"${version}\"}[1m]))".to_string(),
+            )),
+            min_requests: Some(plan::At::bare(100)),
+        };
+        let vars: BTreeMap<String, String> = [
+            (
+                "prometheus_url".to_string(),
+                "http://127.0.0.1:9090".to_string(),
+            ),
+            ("env".to_string(), "prod".to_string()),
+        ]
+        .into();
+        let built = Prometheus::from_plan(&source, None, &vars).unwrap();
+        assert_eq!(
+            built.query_url.as_str(),
+            "http://127.0.0.1:9090/api/v1/query"
+        );
+        assert_eq!(
+            built.request_count_query.as_deref(),
+            Some("sum(increase(x{env=\"prod\",version=\"${version}\"}[1m]))")
+        );
+        assert_eq!(built.min_requests, 100);
+        assert!(Prometheus::from_plan(&source, None, &BTreeMap::new()).is_err());
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_an_error_never_a_value() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")

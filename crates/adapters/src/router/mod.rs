@@ -107,3 +107,101 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
         .timeout(timeout)
         .connect_timeout(timeout)
 }
+
+#[cfg(test)]
+mod tests {
+    use plan::At;
+
+    use super::*;
+
+    fn bare(text: &str) -> At<String> {
+        At::bare(text.to_string())
+    }
+
+    fn router(kind: impl FnOnce(&mut plan::Router)) -> plan::Router {
+        let mut router = plan::Router {
+            id: bare("edge"),
+            builtin: None,
+            haproxy: None,
+            nginx: None,
+            command: None,
+            timeout: None,
+        };
+        kind(&mut router);
+        router
+    }
+
+    #[test]
+    fn builds_each_kind_with_vars_and_says_what_is_missing() {
+        let vars: BTreeMap<String, String> =
+            [("sock".to_string(), "/run/haproxy.sock".to_string())].into();
+        let haproxy = router(|r| {
+            r.haproxy = Some(At::bare(plan::HaproxyRouter {
+                runtime_api: bare("unix:${sock}"),
+                backend: bare("app"),
+                servers: [
+                    ("stable".to_string(), vec![bare("s1")]),
+                    ("canary".to_string(), vec![bare("c1")]),
+                ]
+                .into(),
+            }))
+        });
+        assert!(from_plan(&haproxy, &vars).is_ok());
+        let undefined = from_plan(&haproxy, &BTreeMap::new()).err().unwrap();
+        assert!(
+            undefined.message.contains("router `edge`: `${sock}`"),
+            "{undefined}"
+        );
+
+        let nginx = router(|r| {
+            r.nginx = Some(At::bare(plan::NginxRouter {
+                upstream_file: bare("/etc/nginx/golive.conf"),
+                upstream: bare("app"),
+                groups: vec![At::bare(plan::BackendGroup {
+                    name: bare("stable"),
+                    backends: vec![bare("10.0.0.1:80")],
+                })],
+                test_command: None,
+                reload_command: None,
+                verify_url: None,
+                pid_file: None,
+            }))
+        });
+        let no_verify = from_plan(&nginx, &vars).err().unwrap();
+        assert!(
+            no_verify.message.contains("set `verify_url`"),
+            "{no_verify}"
+        );
+
+        let command = router(|r| {
+            r.command = Some(At::bare(plan::CommandRouter {
+                set: bare("true"),
+                get: bare("echo stable=100"),
+            }))
+        });
+        assert!(from_plan(&command, &vars).is_ok());
+        let builtin = router(|r| {
+            r.builtin = Some(At::bare(plan::BuiltinRouter {
+                listen: bare("127.0.0.1:0"),
+                groups: Vec::new(),
+                bucket_by: None,
+                health_path: None,
+                request_timeout: None,
+            }))
+        });
+        assert!(
+            from_plan(&builtin, &vars)
+                .err()
+                .unwrap()
+                .message
+                .contains("built-in")
+        );
+        assert!(
+            from_plan(&router(|_| {}), &vars)
+                .err()
+                .unwrap()
+                .message
+                .contains("names no kind")
+        );
+    }
+}
