@@ -2,6 +2,7 @@
 //! module under `cmd/`.
 
 mod cmd;
+mod demo;
 mod report;
 mod shell;
 
@@ -33,6 +34,8 @@ enum Command {
     Timeline(cmd::timeline::Args),
     /// Verify a run log's hash chain or export it for auditors.
     Audit(cmd::audit::Args),
+    /// The seed go-live on this machine: real traffic, a ramp in about a minute, a report.
+    Demo(cmd::demo::Args),
     /// Rehearse a plan on simulated time against a scenario; nothing is executed.
     Rehearse(cmd::rehearse::Args),
     /// Run a plan live, in the foreground; the same command resumes it after a crash.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmd::schema::run(args),
         Command::Timeline(args) => cmd::timeline::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Demo(args) => block_on(cmd::demo::run(args)),
         Command::Rehearse(args) => cmd::rehearse::run(args),
         Command::Run(args) => block_on(cmd::run::run(args)),
         Command::Status(args) => block_on(cmd::client::status(target, args)),

@@ -146,7 +146,7 @@ fn settle_unknown(port: u16, out_file: &Path) -> usize {
         else {
             continue;
         };
-        let ran = lines(out_file).iter().any(|l| *l == step);
+        let ran = lines(out_file).contains(&step);
         let outcome = if ran { "done" } else { "retry" };
         let result = golive()
             .args([

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod demo;
 pub mod rehearse;
 pub mod run;
 pub mod schema;

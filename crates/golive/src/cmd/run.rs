@@ -76,7 +76,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         router,
         metric_sources,
         proxy,
-    } = wiring::build(&plan, &args.env).await?;
+    } = wiring::build(&plan, &args.env, 1.0).await?;
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
     let executor = Arc::new(LiveExecutor {
         router,

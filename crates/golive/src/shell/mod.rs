@@ -60,6 +60,9 @@ pub enum Ending {
     Stopped,
 }
 
+/// Sees each event as it is stored.
+pub type Observer = Box<dyn FnMut(&store::Event, &Record) + Send>;
+
 pub struct Shell {
     engine: Engine,
     setup: RunSetup,
@@ -69,7 +72,9 @@ pub struct Shell {
     status: watch::Sender<StatusSnapshot>,
     in_flight: usize,
     /// Called with each stored event, for a person watching (the console, the demo).
-    observer: Option<Box<dyn FnMut(&store::Event, &Record) + Send>>,
+    observer: Option<Observer>,
+    /// The engine's whole state after each input, for those who asked for it.
+    state: Option<watch::Sender<Arc<engine::RunState>>>,
 }
 
 impl Shell {
@@ -145,6 +150,7 @@ impl Shell {
             status,
             in_flight: 0,
             observer: None,
+            state: None,
         };
         Ok((shell, first_inputs, retries))
     }
@@ -155,6 +161,13 @@ impl Shell {
 
     pub fn status(&self) -> watch::Receiver<StatusSnapshot> {
         self.status.subscribe()
+    }
+
+    /// The engine's state after every input (a copy each time: for the demo, not the hot path).
+    pub fn watch_state(&mut self) -> watch::Receiver<Arc<engine::RunState>> {
+        let (tx, rx) = watch::channel(Arc::new(self.engine.state().clone()));
+        self.state = Some(tx);
+        rx
     }
 
     pub fn observe(&mut self, observer: impl FnMut(&store::Event, &Record) + Send + 'static) {
@@ -204,11 +217,13 @@ impl Shell {
         }
     }
 
+    /// The run has ended and nothing it started is still out. A run that waits for a
+    /// person (a halted step, an open gate) has not ended: it keeps serving the API.
     fn finished(&self) -> bool {
         self.in_flight == 0
+            && self.engine.state().ended_at.is_some()
             && self.engine.poll_timeout().is_none()
             && self.engine.pending_effects().is_empty()
-            && self.engine.state().status != engine::state::RunStatus::NotStarted
     }
 
     fn on_message(&mut self, msg: Msg) -> anyhow::Result<()> {
@@ -236,6 +251,7 @@ impl Shell {
                     Input::EffectResult { .. } | Input::MetricSamples { query: Some(_), .. }
                 ) {
                     self.in_flight = self.in_flight.saturating_sub(1);
+                    self.setup.clock.release();
                 }
                 self.apply(input)?;
             }
@@ -246,6 +262,14 @@ impl Shell {
     /// Hands one input to the engine, stores every record durably, then starts the effects.
     /// A store failure stops the run: nothing is executed that the log does not hold.
     fn apply(&mut self, input: Input) -> anyhow::Result<Vec<(store::Event, Record)>> {
+        let clock = self.setup.clock.clone();
+        clock.hold();
+        let applied = self.apply_held(input);
+        clock.release();
+        applied
+    }
+
+    fn apply_held(&mut self, input: Input) -> anyhow::Result<Vec<(store::Event, Record)>> {
         let now = self.setup.clock.now();
         let records = self.engine.handle(now, input);
         if records.is_empty() {
@@ -279,11 +303,15 @@ impl Shell {
             &self.setup.plan,
             self.last_seq,
         ));
+        if let Some(state) = &self.state {
+            state.send_replace(Arc::new(self.engine.state().clone()));
+        }
         Ok(pairs)
     }
 
     fn start_effect(&mut self, request: engine::EffectRequest) {
         self.in_flight += 1;
+        self.setup.clock.hold();
         let executor = self.setup.executor.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {

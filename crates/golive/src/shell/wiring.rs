@@ -38,7 +38,12 @@ pub fn env_vars(plan: &Plan, env: &str) -> anyhow::Result<BTreeMap<String, Strin
         .collect())
 }
 
-pub async fn build(plan: &Plan, env: &str) -> anyhow::Result<Wired> {
+/// The shortest window the built-in telemetry judges over: it counts whole seconds.
+const MIN_BUILTIN_WINDOW: Duration = Duration::from_secs(2);
+
+/// `time_scale` is how much faster than real time the run's clock goes (1 for a live run):
+/// windows written in plan time are judged over the real time they stand for.
+pub async fn build(plan: &Plan, env: &str, time_scale: f64) -> anyhow::Result<Wired> {
     let vars = env_vars(plan, env)?;
     // env_vars has just found it.
     let environment = plan
@@ -128,11 +133,18 @@ pub async fn build(plan: &Plan, env: &str) -> anyhow::Result<Wired> {
             .unwrap_or(Duration::from_secs(5));
         let built: Option<Arc<dyn MetricSource>> = if let Some(builtin) = &source.builtin {
             match &wired.proxy {
-                Some(handle) => Some(Arc::new(adapters::metrics::builtin::BuiltinMetrics::new(
-                    handle.telemetry().clone(),
-                    builtin.window.as_ref().map(|w| w.as_std()),
-                    builtin.min_requests.as_ref().map(|m| m.value),
-                ))),
+                Some(handle) => {
+                    let window = builtin.window.as_ref().map(|w| {
+                        w.as_std()
+                            .div_f64(time_scale.max(1.0))
+                            .max(MIN_BUILTIN_WINDOW)
+                    });
+                    Some(Arc::new(adapters::metrics::builtin::BuiltinMetrics::new(
+                        handle.telemetry().clone(),
+                        window,
+                        builtin.min_requests.as_ref().map(|m| m.value),
+                    )))
+                }
                 // The built-in telemetry exists only where the built-in router runs.
                 None => None,
             }
