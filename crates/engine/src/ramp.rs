@@ -527,13 +527,17 @@ impl Engine {
         let rules = self.plan.rules.as_ref()?;
         for (r, rule) in rules.list.iter().enumerate() {
             let st = &self.state.rules[r];
-            if !st.active {
-                continue;
-            }
             let stops = rule
                 .actions
                 .iter()
                 .any(|a| matches!(**a, Action::Pause | Action::Rollback));
+            // Alertmanager may say a rule fires before the ramp watches it: that holds too.
+            if stops && st.alert_firing {
+                return Some(format!("rule `{}` is firing (Alertmanager)", rule.id.value));
+            }
+            if !st.active {
+                continue;
+            }
             if stops && st.is_firing() {
                 return Some(format!("rule `{}` is firing", rule.id.value));
             }

@@ -331,7 +331,7 @@ impl Driver<'_> {
             // 2. the scenario's own actions;
             for n in self.actions_left.clone() {
                 let action = &self.scenario.actions[n];
-                if self.when(&action.at).is_some_and(|t| t <= self.now) {
+                if self.action_time(action).is_some_and(|t| t <= self.now) {
                     self.actions_left.remove(&n);
                     // Checked by `Scenario::check`.
                     if let Ok(input) = action.input(n) {
@@ -355,8 +355,19 @@ impl Driver<'_> {
     fn next_action_time(&self) -> Option<Timestamp> {
         self.actions_left
             .iter()
-            .filter_map(|n| self.when(&self.scenario.actions[*n].at))
+            .filter_map(|n| self.action_time(&self.scenario.actions[*n]))
             .min()
+    }
+
+    /// When a scenario action happens. A decision at a gate is timed from the planned T0:
+    /// it is what sets the actual one.
+    fn action_time(&self, action: &scenario::Action) -> Option<Timestamp> {
+        match (&action.decide, &action.at.value) {
+            (Some(_), When::Offset(o)) => {
+                Some(o.resolve(self.engine.state().t0_planned, self.plan.t0.0.time_zone()))
+            }
+            _ => self.when(&action.at),
+        }
     }
 
     // === people ===
