@@ -49,7 +49,7 @@ pub fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
-/// A running program. Killed (SIGKILL) and reaped on drop or `stop`.
+/// A running program. Stopped (SIGTERM, then SIGKILL) and reaped on drop or `stop`.
 #[derive(Debug)]
 pub struct Daemon {
     name: String,
@@ -102,12 +102,27 @@ impl Daemon {
         Ok(())
     }
 
-    /// Kills the program and waits for it to exit.
+    /// Asks the program to stop (SIGTERM), so that it stops its own children (nginx's
+    /// workers would outlive a killed master); kills it after 3 s. Waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn pid(&self) -> Option<u32> {
