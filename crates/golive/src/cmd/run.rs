@@ -81,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let executor = Arc::new(LiveExecutor {
         router,
         metric_sources,
+        ratio_slis: crate::shell::executor::ratio_slis(&plan),
         announcer: Arc::new(ConsoleAnnouncer),
     });
     let setup = RunSetup {

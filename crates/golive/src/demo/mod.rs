@@ -178,6 +178,7 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     let executor = Arc::new(LiveExecutor {
         router,
         metric_sources,
+        ratio_slis: crate::shell::executor::ratio_slis(&plan),
         announcer: Arc::new(QuietAnnouncer),
     });
     use sha2::Digest as _;

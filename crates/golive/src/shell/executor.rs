@@ -57,10 +57,21 @@ impl Announcer for ConsoleAnnouncer {
     }
 }
 
+/// The ids of the plan's SLIs that are ratios of requests.
+pub fn ratio_slis(plan: &plan::Plan) -> std::collections::BTreeSet<String> {
+    plan.slis
+        .iter()
+        .filter(|s| s.ratio)
+        .map(|s| s.id.value.clone())
+        .collect()
+}
+
 /// The executor of a live run, over real adapters.
 pub struct LiveExecutor {
     pub router: Option<Arc<dyn TrafficRouter>>,
     pub metric_sources: BTreeMap<String, Arc<dyn MetricSource>>,
+    /// SLIs that are ratios of requests: read with a minimum request count.
+    pub ratio_slis: std::collections::BTreeSet<String>,
     pub announcer: Arc<dyn Announcer>,
 }
 
@@ -119,13 +130,21 @@ impl LiveExecutor {
         for (index, query) in queries.iter().enumerate() {
             let source = self.metric_sources.get(&query.source).cloned();
             let (text, version) = (query.query.clone(), query.version.clone());
+            let ratio = self.ratio_slis.contains(&query.sli);
             tasks.spawn(async move {
                 let reading = match source {
                     None => Reading::Error {
                         reason: "no such metric source in this environment".into(),
                     },
                     Some(source) => {
-                        match tokio::time::timeout(timeout, source.read(&text, &version)).await {
+                        let read = async {
+                            if ratio {
+                                source.read_ratio(&text, &version).await
+                            } else {
+                                source.read(&text, &version).await
+                            }
+                        };
+                        match tokio::time::timeout(timeout, read).await {
                             Ok(reading) => to_engine_reading(reading),
                             Err(_) => Reading::Error {
                                 reason: format!("no answer within {timeout:?}"),
