@@ -137,6 +137,9 @@ codes! {
     WindowOrder = "window-order", Error;
     /// A list that must not be empty is empty.
     EmptyList = "empty-list", Error;
+    /// A decision that no role has the authority to take: a gate nobody may pass, a
+    /// trigger nobody may pull.
+    AuthorityUnheld = "authority-unheld", Error;
     /// An environment has no variables of a name the plan uses as `${name}`.
     UndefinedVariable = "undefined-variable", Warning;
 

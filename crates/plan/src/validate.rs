@@ -440,7 +440,49 @@ impl Validator<'_, '_, '_> {
                 }
             }
         }
+        let holders = |authority: Authority| {
+            plan.roles
+                .iter()
+                .filter(|r| r.authorities.iter().any(|a| a.value == authority))
+                .count()
+        };
+        for phase in &plan.timeline {
+            for step in &phase.steps {
+                let Some(gate) = &step.gate else { continue };
+                let authority = gate
+                    .authority
+                    .as_ref()
+                    .map(|a| a.value)
+                    .unwrap_or(Authority::GoNoGo);
+                if holders(authority) == 0 {
+                    let name = serde_json::to_value(authority)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    self.sink.report(
+                        Code::AuthorityUnheld,
+                        place(
+                            gate.authority.as_ref().map_or(Loc::UNKNOWN, |a| a.loc),
+                            place(step.id.loc, step.loc),
+                        ),
+                        format!(
+                            "nobody can decide gate `{}`: no role has the `{name}` authority",
+                            step.id.value
+                        ),
+                        format!("add `{name}` to the `authorities` of the role that decides it"),
+                    );
+                }
+            }
+        }
         for trigger in &plan.triggers {
+            if trigger.who.is_empty() && holders(Authority::StopTheLine) == 0 {
+                self.sink.report(
+                    Code::AuthorityUnheld,
+                    place(trigger.id.loc, trigger.loc),
+                    format!("nobody can pull trigger `{}`: it names no `who` and no role has `stop_the_line`", trigger.id.value),
+                    "list the roles that may pull it under `who:`, or give a role `stop_the_line`",
+                );
+            }
             for action in &trigger.actions {
                 self.action(action, trigger.loc);
             }

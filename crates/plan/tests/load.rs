@@ -25,6 +25,40 @@ fn a_correct_plan_has_no_diagnostics() {
 }
 
 #[test]
+fn loops_filters_and_local_variables_are_not_unknown() {
+    let text = String::from_utf8(small_plan()).expect("UTF-8");
+    let extra = r#"    - id: contacts
+      body: |
+        {% set lead = roles.release_manager %}{{ lead.name | upper }}
+        {% for id, url in plan.links | items %}{{ loop.index }}. {{ id }}: {{ url }}
+        {% endfor %}{% for id in roles %}{{ roles[id].title }} {{ range(3) | length }}{% endfor %}
+        {{ now }} {{ audience.title | default("everyone") }} {{ run.incident }}
+"#;
+    let text = text.replace("  templates:\n", &format!("  templates:\n{extra}"));
+    let loaded = plan::load("small.yaml", text.as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", loaded.render());
+    let plan = loaded.usable().expect("a usable plan");
+    let template = plan
+        .comms
+        .as_ref()
+        .expect("comms")
+        .templates
+        .iter()
+        .find(|t| t.id.value == "contacts")
+        .expect("contacts");
+    let rendered =
+        plan::templates::render(template, &plan::templates::TemplateContext::for_plan(plan))
+            .expect("renders");
+    assert!(
+        rendered
+            .body
+            .starts_with("SARAH CHEN\n1. status_page: https://status.example.edu"),
+        "{}",
+        rendered.body
+    );
+}
+
+#[test]
 fn templates_render_from_the_plan() {
     let loaded = plan::load("small.yaml", &small_plan());
     let plan = loaded.usable().expect("a usable plan");
