@@ -63,12 +63,10 @@ async fn answers_logs_and_degrades_on_request() {
     );
     assert!(started.elapsed() >= Duration::from_millis(120));
     service.heal();
-    let started = Instant::now();
     assert_eq!(
         get(&client, &format!("{base}/"), &[]).await.0,
         StatusCode::OK
     );
-    assert!(started.elapsed() < Duration::from_millis(100));
 
     let (status, stats) = get(&client, &format!("{base}/admin/stats"), &[]).await;
     assert_eq!(status, StatusCode::OK);
@@ -92,7 +90,9 @@ async fn answers_logs_and_degrades_on_request() {
             ("canary", "GET", "/", "200"),
         ]
     );
+    // The service's own timing: 120 ms added while degraded, none once healed.
     assert!(lines[3][5].parse::<u64>().unwrap() >= 120_000, "{log}");
+    assert!(lines[4][5].parse::<u64>().unwrap() < 120_000, "{log}");
     service.shutdown().await;
 }
 

@@ -39,15 +39,18 @@ async fn counts_and_quantiles_match_known_latencies_and_errors() {
         let url = url.clone();
         workers.spawn(async move {
             let client = client();
-            let mut statuses = Vec::new();
+            let mut answers = Vec::new();
             for _ in 0..50 {
-                statuses.push(get(&client, &url, &[]).await.0);
+                let started = std::time::Instant::now();
+                let (status, body) = get(&client, &url, &[]).await;
+                answers.push((status, version_of(&body), started.elapsed()));
             }
-            statuses
+            answers
         });
     }
-    let statuses: Vec<StatusCode> = workers.join_all().await.into_iter().flatten().collect();
-    let server_errors = statuses.iter().filter(|s| s.is_server_error()).count() as u64;
+    let answers: Vec<(StatusCode, String, Duration)> =
+        workers.join_all().await.into_iter().flatten().collect();
+    let server_errors = answers.iter().filter(|a| a.0.is_server_error()).count() as u64;
 
     let telemetry = router.telemetry();
     let canary_stats = telemetry.window("canary", Duration::from_secs(60)).unwrap();
@@ -63,8 +66,9 @@ async fn counts_and_quantiles_match_known_latencies_and_errors() {
     assert!((10.0..=30.0).contains(&rate), "canary error rate {rate} %");
 
     // Uniform 40..80 ms: p50 ≈ 60, p95 ≈ 78, p99 ≈ 79.6, plus timer lateness and proxy
-    // overhead. The backend's own access log is the reference: the router sees each
-    // request's backend time plus its own overhead, never less (bucket error aside).
+    // overhead. Each request's time as the router sees it lies between the backend's time
+    // for it (its access log) and the client's, so each quantile does too, give or take
+    // the histogram's ±1.6 %, however loaded the machine is.
     let log = std::fs::read_to_string(&access_log).unwrap();
     let mut backend_millis: Vec<f64> = log
         .lines()
@@ -72,25 +76,33 @@ async fn counts_and_quantiles_match_known_latencies_and_errors() {
         .collect();
     assert_eq!(backend_millis.len() as u64, canary_stats.requests);
     backend_millis.sort_by(f64::total_cmp);
-    let backend_quantile = |q: f64| {
-        let rank = ((q * backend_millis.len() as f64).ceil() as usize).max(1);
-        backend_millis[rank - 1]
+    let mut client_millis: Vec<f64> = answers
+        .iter()
+        .filter(|a| a.1 == "canary")
+        .map(|a| a.2.as_secs_f64() * 1000.0)
+        .collect();
+    client_millis.sort_by(f64::total_cmp);
+    assert_eq!(client_millis.len(), backend_millis.len());
+    let quantile = |sorted: &[f64], q: f64| {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+        sorted[rank - 1]
     };
     for (q, router_ms) in [
         (0.50, canary_stats.p50_ms.unwrap()),
         (0.95, canary_stats.p95_ms.unwrap()),
         (0.99, canary_stats.p99_ms.unwrap()),
     ] {
-        let backend_ms = backend_quantile(q);
+        let backend_ms = quantile(&backend_millis, q);
+        let client_ms = quantile(&client_millis, q);
         assert!(
-            router_ms >= backend_ms * 0.98 && router_ms <= backend_ms + 15.0,
-            "p{}: router {router_ms} ms, backend {backend_ms} ms",
+            router_ms >= backend_ms * 0.98 && router_ms <= client_ms * 1.02,
+            "p{}: backend {backend_ms} ms <= router {router_ms} ms <= client {client_ms} ms",
             q * 100.0
         );
     }
-    let p50 = canary_stats.p50_ms.unwrap();
-    assert!((55.0..75.0).contains(&p50), "p50 {p50}");
-    assert!(stable_stats.p99_ms.unwrap() < 40.0, "{stable_stats:?}");
+    assert!(canary_stats.p50_ms.unwrap() >= 55.0, "{canary_stats:?}");
+    // The canary's added latency does not leak into the stable version's histogram.
+    assert!(stable_stats.p50_ms.unwrap() < canary_stats.p50_ms.unwrap());
 
     // The same numbers on /metrics, in Prometheus text format.
     let metrics_url = format!("http://{}/metrics", router.admin_addr().unwrap());
