@@ -51,6 +51,71 @@ pub enum Cadences {
     List,
 }
 
+/// Local hours a cadence may send in: `09:00-17:00`, or with weekdays
+/// `Mon-Fri 09:00-17:00` ("hourly during business hours").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hours {
+    /// Weekdays as a set, bit 0 = Monday … bit 6 = Sunday; all when none were written.
+    pub days: u8,
+    /// Minutes since local midnight: `from` inclusive, `to` exclusive.
+    pub from: u32,
+    pub to: u32,
+}
+
+fn weekday_number(text: &str) -> Option<u8> {
+    let lower = text.trim().to_ascii_lowercase();
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| lower.starts_with(d))
+        .and_then(|p| u8::try_from(p).ok())
+}
+
+impl Hours {
+    const EVERY_DAY: u8 = 0b111_1111;
+
+    pub fn parse(text: &str) -> Option<Hours> {
+        let text = text.trim();
+        let (days, range) = if text.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            let (days, range) = text.split_once(char::is_whitespace)?;
+            let (first, last) = days.split_once('-').unwrap_or((days, days));
+            let (first, last) = (weekday_number(first)?, weekday_number(last)?);
+            let mut set = 0u8;
+            let mut day = first;
+            loop {
+                set |= 1 << day;
+                if day == last {
+                    break;
+                }
+                day = (day + 1) % 7;
+            }
+            (set, range)
+        } else {
+            (Hours::EVERY_DAY, text)
+        };
+        let (start, end) = range.split_once('-')?;
+        let minutes = |s: &str| -> Option<u32> {
+            let (h, m) = s.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let (from, to) = (minutes(start)?, minutes(end)?);
+        (from < to).then_some(Hours { days, from, to })
+    }
+
+    /// Whether a local time falls inside these hours.
+    pub fn contains(&self, local: &jiff::ZonedDateTime) -> bool {
+        let day = u8::try_from(local.weekday().to_monday_zero_offset()).unwrap_or(0);
+        let minute =
+            u32::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
+        self.days & (1 << day) != 0 && (self.from..self.to).contains(&minute)
+    }
+
+    /// Whether some local time falls inside both.
+    pub fn overlaps(&self, other: &Hours) -> bool {
+        self.days & other.days != 0 && self.from < other.to && other.from < self.to
+    }
+}
+
 /// An offset moved later by a duration.
 pub fn add(offset: Offset, d: Dur) -> Offset {
     Offset {
@@ -85,34 +150,21 @@ pub fn stage_starts(ramp: &Ramp) -> Vec<Offset> {
     starts
 }
 
-/// The spans of time a cadence runs: its phases' windows merged, its own window, or
-/// with neither, from the first phase's start to the last phase's end.
+/// The spans of time a cadence runs: the windows of its phases (`during`), else its own
+/// `window`, else the plan's maintenance window.
 pub fn cadence_spans(plan: &Plan, cadence: &Cadence) -> Vec<Window> {
-    let mut spans: Vec<Window> = Vec::new();
-    if let Some(window) = &cadence.window {
-        spans.push(window.value);
-    }
-    for phase_id in &cadence.during {
-        if let Some(phase) = plan.timeline.iter().find(|p| p.id.value == phase_id.value) {
-            spans.push(phase.window.value);
-        }
-    }
-    if spans.is_empty() && cadence.during.is_empty() {
-        let start = plan
-            .timeline
+    if !cadence.during.is_empty() {
+        return cadence
+            .during
             .iter()
-            .map(|p| p.window.start)
-            .min_by_key(Offset::approx_millis);
-        let end = plan
-            .timeline
-            .iter()
-            .map(|p| p.window.end)
-            .max_by_key(Offset::approx_millis);
-        if let (Some(start), Some(end)) = (start, end) {
-            spans.push(Window { start, end });
-        }
+            .filter_map(|id| plan.timeline.iter().find(|p| p.id.value == id.value))
+            .map(|phase| phase.window.value)
+            .collect();
     }
-    merge(spans)
+    match (&cadence.window, &plan.window) {
+        (Some(window), _) | (None, Some(window)) => vec![window.value],
+        (None, None) => Vec::new(),
+    }
 }
 
 /// Merges overlapping or touching spans; drops empty ones.
@@ -136,32 +188,21 @@ pub fn merge(mut spans: Vec<Window>) -> Vec<Window> {
 const MAX_OCCURRENCES: usize = 100_000;
 
 /// A cadence's occurrences: from each span's start, every interval, before the span's
-/// end, within `hours` when set.
+/// end, within `hours` when set; where spans overlap, an occurrence counts once.
 pub fn cadence_occurrences(plan: &Plan, cadence: &Cadence) -> Vec<Offset> {
     let every = i64::try_from(cadence.every.millis()).unwrap_or(i64::MAX);
     if every <= 0 {
         return Vec::new();
     }
-    let hours = cadence
-        .hours
-        .as_ref()
-        .and_then(|h| crate::lint::parse_hours(h));
+    let hours = cadence.hours.as_ref().and_then(|h| Hours::parse(h));
     let tz = plan.t0.0.time_zone().clone();
     let t0 = plan.t0.0.timestamp();
     let mut out = Vec::new();
     for span in cadence_spans(plan, cadence) {
         let mut at = span.start;
         while at.approx_millis() < span.end.approx_millis() && out.len() < MAX_OCCURRENCES {
-            let inside = match hours {
-                None => true,
-                Some((from, to)) => {
-                    let local = at.resolve(t0, &tz).to_zoned_datetime(tz.clone());
-                    let minute =
-                        u32::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute()))
-                            .unwrap_or(0);
-                    (from..to).contains(&minute)
-                }
-            };
+            let inside = hours
+                .is_none_or(|h| h.contains(&at.resolve(t0, &tz).to_zoned_datetime(tz.clone())));
             if inside {
                 out.push(at);
             }
@@ -171,6 +212,8 @@ pub fn cadence_occurrences(plan: &Plan, cadence: &Cadence) -> Vec<Offset> {
             };
         }
     }
+    out.sort_by_key(Offset::approx_millis);
+    out.dedup();
     out
 }
 

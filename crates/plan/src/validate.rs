@@ -951,13 +951,13 @@ impl Validator<'_, '_, '_> {
                 );
             }
             if let Some(hours) = &cadence.hours
-                && crate::lint::parse_hours(hours).is_none()
+                && crate::schedule::Hours::parse(hours).is_none()
             {
                 self.sink.report(
                     Code::InvalidValue,
                     place(hours.loc, cadence.loc),
                     format!("`{}` is not a range of local hours", hours.value),
-                    "write hours like `09:00-17:00`",
+                    "write local hours like `09:00-17:00` or `Mon-Fri 09:00-17:00`",
                 );
             }
         }

@@ -3,7 +3,7 @@
 
 use crate::diagnostic::{Code, Sink};
 use crate::model::{Plan, Window};
-use crate::schedule::cadence_spans;
+use crate::schedule::{Hours, cadence_spans, merge};
 use crate::validate::place;
 
 pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
@@ -69,13 +69,15 @@ fn cadences(plan: &Plan, sink: &mut Sink<'_>) {
                 continue;
             }
             let hours_apart = match (
-                a.hours.as_ref().and_then(|h| super::parse_hours(h)),
-                b.hours.as_ref().and_then(|h| super::parse_hours(h)),
+                a.hours.as_ref().and_then(|h| Hours::parse(h)),
+                b.hours.as_ref().and_then(|h| Hours::parse(h)),
             ) {
-                (Some((s1, e1)), Some((s2, e2))) => e1 <= s2 || e2 <= s1,
+                (Some(x), Some(y)) => !x.overlaps(&y),
                 _ => false,
             };
-            if hours_apart || !overlaps(&spans[i], &spans[j]) {
+            let spans_a = merge(spans[i].clone());
+            let spans_b = merge(spans[j].clone());
+            if hours_apart || !overlaps(&spans_a, &spans_b) {
                 continue;
             }
             sink.report(

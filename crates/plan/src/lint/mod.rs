@@ -26,18 +26,6 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     crate::vars::lint(plan, sink);
 }
 
-/// Parses local hours `09:00-17:00` into minutes since midnight, start and end.
-pub fn parse_hours(text: &str) -> Option<(u32, u32)> {
-    let (start, end) = text.split_once('-')?;
-    let minutes = |s: &str| -> Option<u32> {
-        let (h, m) = s.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
-    };
-    let (start, end) = (minutes(start)?, minutes(end)?);
-    (start < end).then_some((start, end))
-}
-
 /// Steps outside their phase's window; phases nowhere near the maintenance window.
 fn timeline(plan: &Plan, sink: &mut Sink<'_>) {
     for phase in &plan.timeline {
@@ -136,13 +124,21 @@ fn people(plan: &Plan, sink: &mut Sink<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::schedule::Hours;
 
     #[test]
     fn business_hours() {
-        assert_eq!(parse_hours("09:00-17:00"), Some((540, 1020)));
-        assert_eq!(parse_hours("9:30 - 24:00"), Some((570, 1440)));
-        assert_eq!(parse_hours("17:00-09:00"), None);
-        assert_eq!(parse_hours("nine to five"), None);
+        let h = |t: &str| Hours::parse(t).map(|h| (h.days, h.from, h.to));
+        assert_eq!(h("09:00-17:00"), Some((0b111_1111, 540, 1020)));
+        assert_eq!(h("9:30 - 24:00"), Some((0b111_1111, 570, 1440)));
+        assert_eq!(h("Mon-Fri 09:00-17:00"), Some((0b001_1111, 540, 1020)));
+        assert_eq!(h("Fri-Mon 10:00-12:00"), Some((0b111_0001, 600, 720)));
+        assert_eq!(h("Sat 10:00-12:00"), Some((0b010_0000, 600, 720)));
+        assert_eq!(h("17:00-09:00"), None);
+        assert_eq!(h("nine to five"), None);
+        assert_eq!(h("Someday 09:00-17:00"), None);
+        let weekdays = Hours::parse("Mon-Fri 09:00-17:00").unwrap();
+        assert!(!weekdays.overlaps(&Hours::parse("Sat-Sun 09:00-17:00").unwrap()));
+        assert!(weekdays.overlaps(&Hours::parse("16:00-18:00").unwrap()));
     }
 }
