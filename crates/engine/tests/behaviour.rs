@@ -272,3 +272,41 @@ fn an_unknown_outcome_is_never_run_again_silently() {
     );
     assert!(out.iter().any(|r| matches!(&r.body, RecordBody::Decision(Decision::StepDone { step, .. }) if step == "snapshot")));
 }
+
+#[test]
+fn a_scenario_that_contradicts_the_plan_is_rejected_with_its_location() {
+    let plan = common::small_plan();
+    let check = |text: &str| {
+        let scenario = engine::rehearsal::Scenario::parse("s.yaml", text)
+            .and_then(|s| s.check("s.yaml", &plan).map(|_| s));
+        scenario.err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert_eq!(
+        check("metrics:\n  baseline:\n    error_rat: 1%\n"),
+        "s.yaml:3:16: no SLI `error_rat` in the plan; did you mean `error_rate`?"
+    );
+    assert_eq!(
+        check("outcomes:\n  deplyo: { fail: x }\n"),
+        "s.yaml:2:11: no step, checklist item or playbook action `deplyo` in the plan; did you mean `deploy`?"
+    );
+    assert_eq!(
+        check("actions:\n  - { at: T+1:00, pause: { person: sara, reason: x } }\n"),
+        "s.yaml:2:36: no person `sara` in the plan; did you mean `sarah`?"
+    );
+    assert_eq!(
+        check("metrics:\n  faults:\n    - { at: T+1:00, sli: error_rate, set: lots }\n"),
+        "s.yaml:3:43: `lots` is not a number with a unit: write a threshold like `1%`, `0.1%`, `500ms`, `2s` or a plain number"
+    );
+    assert!(
+        check("actions:\n  - { at: soon, pause: { person: sarah, reason: x } }\n")
+            .starts_with("s.yaml:2:11: "),
+        "{}",
+        check("actions:\n  - { at: soon, pause: { person: sarah, reason: x } }\n")
+    );
+    assert!(check("actions:\n  - { at: T+1:00 }\n").contains("an action needs one of"));
+    assert!(
+        check("surprise: 1\n").starts_with("s.yaml:1:1: "),
+        "{}",
+        check("surprise: 1\n")
+    );
+}

@@ -329,7 +329,12 @@ impl Driver<'_> {
                 self.handle(queued.input);
             }
             // 2. the scenario's own actions;
-            for n in self.actions_left.clone() {
+            let actions_due = self.next_action_time().is_some_and(|t| t <= self.now);
+            for n in if actions_due {
+                self.actions_left.clone()
+            } else {
+                BTreeSet::new()
+            } {
                 let action = &self.scenario.actions[n];
                 if self.action_time(action).is_some_and(|t| t <= self.now) {
                     self.actions_left.remove(&n);

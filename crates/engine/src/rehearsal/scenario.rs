@@ -472,12 +472,11 @@ impl Scenario {
                 .location()
                 .map(|l| (l.line() as u32, l.column() as u32))
                 .unwrap_or((0, 0));
-            let message = e.to_string();
             ScenarioError {
                 file: file.to_string(),
                 line,
                 column,
-                message,
+                message: plain_message(&e.to_string()),
             }
         })
     }
@@ -495,14 +494,7 @@ impl Scenario {
                 Ok(())
             } else {
                 let known: Vec<&str> = plan.people.iter().map(|x| x.id.as_str()).collect();
-                Err(err(
-                    p.loc,
-                    format!(
-                        "no person `{}` in the plan; people: {}",
-                        p.value,
-                        known.join(", ")
-                    ),
-                ))
+                Err(err(p.loc, unknown("person", &p.value, &known)))
             }
         };
         if let Some(env) = &self.env
@@ -518,17 +510,18 @@ impl Scenario {
                 ),
             ));
         }
+        let slis: Vec<&str> = plan.slis.iter().map(|s| s.id.as_str()).collect();
         for sli in self.metrics.baseline.keys() {
             if !plan.slis.iter().any(|s| s.id.as_str() == sli) {
                 let loc = self.metrics.baseline[sli].loc;
-                return Err(err(loc, format!("no SLI `{sli}` in the plan")));
+                return Err(err(loc, unknown("SLI", sli, &slis)));
             }
         }
         for fault in &self.metrics.faults {
             if let Some(sli) = &fault.sli
                 && !plan.slis.iter().any(|s| s.id.as_str() == sli.as_str())
             {
-                return Err(err(sli.loc, format!("no SLI `{}` in the plan", sli.value)));
+                return Err(err(sli.loc, unknown("SLI", &sli.value, &slis)));
             }
             for sli in fault.no_data.iter().flatten() {
                 if sli.as_str() != "all" && !plan.slis.iter().any(|s| s.id.as_str() == sli.as_str())
@@ -559,11 +552,12 @@ impl Scenario {
             }
         }
         let ids = all_step_and_item_ids(plan);
+        let known: Vec<&str> = ids.iter().copied().collect();
         for (id, outcome) in &self.outcomes {
             if !ids.contains(id.as_str()) {
                 return Err(err(
                     outcome.loc,
-                    format!("no step, checklist item or playbook action `{id}` in the plan"),
+                    unknown("step, checklist item or playbook action", id, &known),
                 ));
             }
         }
@@ -590,6 +584,30 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+/// The parser's message without its own location prefix and source snippet (the error
+/// carries the location already).
+fn plain_message(text: &str) -> String {
+    let first = text.lines().next().unwrap_or(text).trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.split_once(": ") {
+        Some((place, rest)) if place.starts_with("line ") && place.contains(" column ") => {
+            rest.to_string()
+        }
+        _ => first.to_string(),
+    }
+}
+
+/// "no X `wrong`" plus the closest known name, or the list of known names.
+fn unknown(what: &str, wrong: &str, known: &[&str]) -> String {
+    match plan::suggest::did_you_mean(wrong, known.iter().copied()) {
+        Some(close) => format!("no {what} `{wrong}` in the plan; did you mean `{close}`?"),
+        None => format!(
+            "no {what} `{wrong}` in the plan; it has: {}",
+            known.join(", ")
+        ),
     }
 }
 
