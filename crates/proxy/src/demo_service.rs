@@ -183,7 +183,7 @@ impl DemoService {
             state,
             addr,
             shutdown: shutdown_sender,
-            task,
+            task: std::sync::Mutex::new(Some(task)),
         })
     }
 }
@@ -193,7 +193,14 @@ pub struct DemoHandle {
     state: Arc<State>,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for DemoHandle {
+    fn drop(&mut self) {
+        // An error only means the server task has ended already.
+        let _ = self.shutdown.send(true);
+    }
 }
 
 impl std::fmt::Debug for DemoHandle {
@@ -230,11 +237,19 @@ impl DemoHandle {
         self.state.errors.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting and waits (up to 5 s) for in-flight requests.
-    pub async fn shutdown(self) {
+    /// Stops accepting and waits (up to 5 s) for in-flight requests. Dropping the handle
+    /// does the same without waiting.
+    pub async fn shutdown(&self) {
         // An error only means the server task has ended already.
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

@@ -265,7 +265,7 @@ impl Router {
             local_addr,
             admin_addr,
             shutdown: shutdown_sender,
-            tasks,
+            tasks: std::sync::Mutex::new(tasks),
         })
     }
 }
@@ -284,7 +284,16 @@ pub struct RouterHandle {
     local_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for RouterHandle {
+    /// Dropping the handle stops the router as [`RouterHandle::shutdown`] does, in the
+    /// background: in-flight requests still finish.
+    fn drop(&mut self) {
+        // An error only means every task has ended already.
+        let _ = self.shutdown.send(true);
+    }
 }
 
 impl std::fmt::Debug for RouterHandle {
@@ -354,11 +363,18 @@ impl RouterHandle {
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to 5 s), and stops
-    /// health checks.
-    pub async fn shutdown(self) {
+    /// health checks; returns when all of that is done. Dropping the last handle does the
+    /// same without waiting.
+    pub async fn shutdown(&self) {
         // Receivers live in the tasks; an error only means they have all ended already.
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        for task in tasks {
             let _ = task.await;
         }
         tracing::info!(local_addr = %self.local_addr, "router stopped");

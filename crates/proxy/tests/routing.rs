@@ -242,3 +242,29 @@ async fn a_config_with_mistakes_is_refused_with_the_fix() {
     let error = Router::start(config).await.unwrap_err().to_string();
     assert!(error.contains("host:port"), "{error}");
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_router() {
+    let stable = backend("stable").await;
+    let router = Router::start(router_config(&[("stable", &[&stable])]))
+        .await
+        .unwrap();
+    let address = router.local_addr();
+    assert_eq!(
+        get(&client(), &format!("http://{address}/"), &[]).await.0,
+        StatusCode::OK
+    );
+    drop(router);
+    let mut refused = false;
+    for _ in 0..250 {
+        if tokio::net::TcpStream::connect(address).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "{address} still accepts connections after the handle was dropped"
+    );
+}

@@ -215,5 +215,5 @@ async fn no_request_is_lost_while_weights_flip_100_times_under_load() {
     let seen = telemetry.window("stable", window).unwrap().requests
         + telemetry.window("canary", window).unwrap().requests;
     assert_eq!(seen, total);
-    Arc::into_inner(router).unwrap().shutdown().await;
+    router.shutdown().await;
 }
