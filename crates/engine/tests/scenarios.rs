@@ -134,7 +134,7 @@ fn error_rate_breach_at_25_percent_rolls_back() {
             .find(|(_, w)| w.starts_with("rule stop_error_rate")),
         Some(&(
             "T+4:20:15".to_string(),
-            "rule stop_error_rate pending (8)".to_string()
+            "rule stop_error_rate pending (8%)".to_string()
         ))
     );
     let fired: Vec<(&str, &str)> = report

@@ -395,6 +395,28 @@ pub fn decision_text(d: &Decision) -> Option<String> {
     })
 }
 
+/// Writes a rule's value with its SLI's unit: `pending (8%)` instead of `pending (8)`.
+fn with_unit(plan: &Plan, d: &Decision, text: String) -> String {
+    let (rule, value) = match d {
+        Decision::RulePending { rule, value }
+        | Decision::RuleReset { rule, value }
+        | Decision::RuleFiring { rule, value, .. } => (rule, value),
+        _ => return text,
+    };
+    let Some(v) = value else { return text };
+    let unit = plan
+        .rules
+        .as_ref()
+        .and_then(|r| r.list.iter().find(|x| x.id.as_str() == rule))
+        .and_then(|r| plan.slis.iter().find(|s| s.id.as_str() == r.when.sli))
+        .map(|s| s.unit.value.to_string())
+        .unwrap_or_default();
+    if unit.is_empty() {
+        return text;
+    }
+    text.replacen(&format!("({v}"), &format!("({v}{unit}"), 1)
+}
+
 fn decision_kind(d: &Decision) -> String {
     serde_json::to_value(d)
         .ok()
@@ -502,7 +524,7 @@ pub(crate) fn build(
                     }),
                     _ => {}
                 }
-                if let Some(what) = decision_text(d) {
+                if let Some(what) = decision_text(d).map(|w| with_unit(plan, d, w)) {
                     timeline.push(Entry {
                         at: r.at,
                         t: t(r.at),
