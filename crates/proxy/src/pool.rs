@@ -21,10 +21,16 @@ use tokio::net::TcpStream;
 /// Why a request could not be exchanged with the backend.
 #[derive(Debug)]
 pub(crate) enum PoolError {
-    /// No connection could be made (refused, unreachable, connect timeout).
-    Connect(String),
+    /// No connection could be made (refused, unreachable, connect timeout). The request
+    /// was not sent and comes back, so it can go to another backend.
+    Connect(String, Box<Request<Incoming>>),
     /// The connection failed while sending the request or reading the response head.
     Backend(hyper::Error),
+}
+
+enum ConnectError {
+    Unreachable(String),
+    Handshake(hyper::Error),
 }
 
 struct IdleConnection {
@@ -74,7 +80,13 @@ impl ConnectionPool {
             let reused = pooled.is_some();
             let mut sender = match pooled {
                 Some(sender) => sender,
-                None => self.connect().await?,
+                None => match self.connect().await {
+                    Ok(sender) => sender,
+                    Err(ConnectError::Unreachable(reason)) => {
+                        return Err(PoolError::Connect(reason, Box::new(request)));
+                    }
+                    Err(ConnectError::Handshake(error)) => return Err(PoolError::Backend(error)),
+                },
             };
             if let Err(error) = sender.ready().await {
                 if reused {
@@ -131,15 +143,15 @@ impl ConnectionPool {
         None
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, PoolError> {
+    async fn connect(&self) -> Result<SendRequest<Incoming>, ConnectError> {
         let stream =
             match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.address))
                 .await
             {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => return Err(PoolError::Connect(error.to_string())),
+                Ok(Err(error)) => return Err(ConnectError::Unreachable(error.to_string())),
                 Err(_) => {
-                    return Err(PoolError::Connect(format!(
+                    return Err(ConnectError::Unreachable(format!(
                         "no connection within {:?}",
                         self.connect_timeout
                     )));
@@ -153,7 +165,7 @@ impl ConnectionPool {
             .writev(false)
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(PoolError::Backend)?;
+            .map_err(ConnectError::Handshake)?;
         let address = self.address.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -125,6 +125,17 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// A healthy backend other than `failed`, for a request `failed` could not take.
+    fn pick_healthy_except(&self, failed: &Arc<Backend>) -> Option<&Arc<Backend>> {
+        let count = self.backends.len();
+        let start = self.next_backend.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|offset| &self.backends[(start + offset) % count])
+            .find(|backend| {
+                !Arc::ptr_eq(backend, failed) && backend.healthy.load(Ordering::Relaxed)
+            })
+    }
+
     fn pick_healthy(&self) -> Option<&Arc<Backend>> {
         let count = self.backends.len();
         let start = self.next_backend.fetch_add(1, Ordering::Relaxed);
@@ -624,16 +635,41 @@ async fn proxy(
     strip_hop_by_hop(&mut parts.headers);
 
     let forwarded = async {
-        let in_flight_slot = match &backend.in_flight {
-            // The semaphore is never closed, so acquiring only waits.
-            Some(slots) => slots.clone().acquire_owned().await.ok(),
-            None => None,
-        };
-        let exchange = backend.pool.send(Request::from_parts(parts, body)).await;
-        (exchange, in_flight_slot)
+        let mut backend = backend;
+        let mut request = Request::from_parts(parts, body);
+        let mut moved_once = false;
+        loop {
+            let in_flight_slot = match &backend.in_flight {
+                // The semaphore is never closed, so acquiring only waits.
+                Some(slots) => slots.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            match backend.pool.send(request).await {
+                // Unsent because the backend cannot be reached (down since the last health
+                // check): it goes to another backend of the same version, once.
+                Err(PoolError::Connect(reason, unsent)) if !moved_once => {
+                    match group.pick_healthy_except(backend) {
+                        Some(other) => {
+                            tracing::debug!(backend = %backend.address, %reason, to = %other.address, "backend unreachable, request moved");
+                            backend = other;
+                            request = *unsent;
+                            moved_once = true;
+                        }
+                        None => {
+                            return (
+                                Err(PoolError::Connect(reason, unsent)),
+                                in_flight_slot,
+                                backend,
+                            );
+                        }
+                    }
+                }
+                exchange => return (exchange, in_flight_slot, backend),
+            }
+        }
     };
     let (outcome, response) = match tokio::time::timeout(shared.request_timeout, forwarded).await {
-        Ok((Ok((response, connection)), in_flight_slot)) => {
+        Ok((Ok((response, connection)), in_flight_slot, backend)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             (
@@ -649,14 +685,14 @@ async fn proxy(
                 ),
             )
         }
-        Ok((Err(PoolError::Connect(error)), _)) => {
+        Ok((Err(PoolError::Connect(error, _)), _, backend)) => {
             tracing::debug!(backend = %backend.address, %error, "connect to backend failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Connect),
                 router_response(StatusCode::BAD_GATEWAY, "backend unreachable\n"),
             )
         }
-        Ok((Err(PoolError::Backend(error)), _)) => {
+        Ok((Err(PoolError::Backend(error)), _, backend)) => {
             tracing::debug!(backend = %backend.address, %error, "backend request failed");
             (
                 Outcome::ProxyError(ProxyErrorKind::Backend),

@@ -217,3 +217,27 @@ async fn requests_over_the_in_flight_limit_wait_their_turn_or_time_out() {
     );
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_an_unreachable_backend_goes_to_another_of_its_version() {
+    let first = backend("stable").await;
+    let second = backend("stable").await;
+    let mut config = router_config(&[("stable", &[&first, &second])]);
+    // No health checks: only the move on a refused connection can save these requests.
+    config.health_check = None;
+    let router = Router::start(config).await.unwrap();
+    let url = format!("http://{}/", router.local_addr());
+    second.shutdown().await;
+    let client = client();
+    for _ in 0..20 {
+        let (status, body) = get(&client, &url, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(first.requests_served(), 20);
+    let stats = router
+        .telemetry()
+        .window("stable", Duration::from_secs(60))
+        .unwrap();
+    assert_eq!((stats.requests, stats.errors_5xx), (20, 0));
+    router.shutdown().await;
+}
