@@ -217,3 +217,42 @@ async fn no_request_is_lost_while_weights_flip_100_times_under_load() {
     assert_eq!(seen, total);
     router.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_lint() {
+    let stable = backend("stable").await;
+    let canary = backend("canary").await;
+    let mut config = router_config(&[("stable", &[&stable]), ("canary", &[&canary])]);
+    config.weights = weights(&[("stable", 50), ("canary", 50)]);
+    config.pool.max_in_flight_per_backend = Some(16);
+    let router = Router::start(config).await.unwrap();
+    let client = client();
+    for _ in 0..20 {
+        get(&client, &format!("http://{}/", router.local_addr()), &[]).await;
+    }
+    let metrics_url = format!("http://{}/metrics", router.admin_addr().unwrap());
+    let (status, metrics) = get(&client, &metrics_url, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Prometheus's own linter reads the exposition exactly as a scrape would.
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is installed; scripts/test installs it");
+    {
+        use std::io::Write;
+        let mut stdin = promtool.stdin.take().expect("stdin was piped");
+        stdin.write_all(metrics.as_bytes()).unwrap();
+    }
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- exposition ---\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    router.shutdown().await;
+}
