@@ -522,12 +522,12 @@ fn describe(error: &YamlError, key: Option<&str>, source: &SourceText<'_>, loc: 
         | YamlError::AliasReplayStackDepthExceeded { .. } => plain(
             Code::YamlLimit,
             clean(&formatted(error)),
-            "simplify the file: fewer aliases, less nesting",
+            "the plan is larger, deeper or more aliased than golive reads; remove repetition or split long texts out",
         ),
         YamlError::ExternalMessage { msg, .. } if msg.contains("limit") => plain(
             Code::YamlLimit,
             clean(msg),
-            "simplify the file: less nesting, fewer aliases",
+            "the plan is larger, deeper or more aliased than golive reads; remove repetition or split long texts out",
         ),
         YamlError::InvalidUtf8Input => plain(
             Code::NotUtf8,

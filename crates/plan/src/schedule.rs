@@ -186,6 +186,9 @@ pub fn merge(mut spans: Vec<Window>) -> Vec<Window> {
 /// Occurrences are listed up to this many per cadence, so a mistaken `every: 1s` over a
 /// month cannot exhaust memory.
 const MAX_OCCURRENCES: usize = 100_000;
+/// Intervals looked at per span, counted apart from occurrences: with `hours`, most
+/// intervals of a tiny `every` fall outside and add nothing.
+const MAX_STEPS: usize = 1_000_000;
 
 /// A cadence's occurrences: from each span's start, every interval, before the span's
 /// end, within `hours` when set; where spans overlap, an occurrence counts once.
@@ -200,7 +203,12 @@ pub fn cadence_occurrences(plan: &Plan, cadence: &Cadence) -> Vec<Offset> {
     let mut out = Vec::new();
     for span in cadence_spans(plan, cadence) {
         let mut at = span.start;
-        while at.approx_millis() < span.end.approx_millis() && out.len() < MAX_OCCURRENCES {
+        let mut steps = 0;
+        while at.approx_millis() < span.end.approx_millis()
+            && out.len() < MAX_OCCURRENCES
+            && steps < MAX_STEPS
+        {
+            steps += 1;
             let inside = hours
                 .is_none_or(|h| h.contains(&at.resolve(t0, &tz).to_zoned_datetime(tz.clone())));
             if inside {

@@ -192,10 +192,11 @@ pub fn lint(plan: &Plan, sink: &mut Sink<'_>) {
             .find(|(l, _)| *l <= n)
             .copied()
             .unwrap_or((0, ""));
-        let owner = owners
-            .iter()
-            .rev()
-            .find(|(l, _)| *l <= n && *l >= section.0)
+        let before = owners.partition_point(|(l, _)| *l <= n);
+        let owner = before
+            .checked_sub(1)
+            .map(|i| &owners[i])
+            .filter(|(l, _)| *l >= section.0)
             .map(|(_, o)| o.clone())
             .or_else(|| {
                 // An SLI query line is `<metric source id>: <query>`.

@@ -198,6 +198,9 @@ fn weekday_name(weekday: Weekday) -> &'static str {
     }
 }
 
+/// Distinct wrong dates reported at most.
+const MAX_REPORTED: usize = 100;
+
 /// Reports every written date whose weekday is not its date's weekday.
 pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     let default_year = plan.t0.0.year();
@@ -209,7 +212,9 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     for text in texts {
         for date in find_dates(text) {
             let written = &text[date.start..date.end];
-            if !reported.insert(written.to_string()) {
+            // Each wrong date is searched for in the whole file; a bound keeps a file full
+            // of them from taking quadratic time.
+            if reported.len() >= MAX_REPORTED || !reported.insert(written.to_string()) {
                 continue;
             }
             let year = date.year.unwrap_or(default_year);
