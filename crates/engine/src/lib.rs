@@ -100,6 +100,9 @@ pub struct Engine {
     template_base: plan::templates::TemplateContext,
     /// Every query the run may need, by SLI and version, built once.
     queries: BTreeMap<String, BTreeMap<String, Result<MetricQuery, String>>>,
+    /// SLI ids and version names, by the indices `Purpose::Metrics` keeps.
+    sli_names: Vec<String>,
+    version_names: Vec<String>,
     /// Version groups: the one that keeps the rest of the traffic, the one ramped up.
     stable: String,
     canary: String,
@@ -375,7 +378,11 @@ impl Engine {
         };
         let stable = group(plan.ramp.as_ref().and_then(|r| r.stable.as_ref()), "stable");
         let canary = group(plan.ramp.as_ref().and_then(|r| r.canary.as_ref()), "canary");
+        let sli_names = plan.slis.iter().map(|s| s.id.value.clone()).collect();
+        let version_names = versions.into_iter().collect();
         Ok(Engine {
+            sli_names,
+            version_names,
             stable,
             canary,
             queries,
@@ -409,7 +416,19 @@ impl Engine {
         self.state
             .pending
             .values()
-            .map(|p| p.request.clone())
+            .map(|p| match &p.purpose {
+                Purpose::Metrics { keys } => {
+                    let mut request = p.request.clone();
+                    request.effect = Effect::QueryMetrics {
+                        slis: keys
+                            .iter()
+                            .filter_map(|k| self.metric_query(*k).cloned())
+                            .collect(),
+                    };
+                    request
+                }
+                _ => p.request.clone(),
+            })
             .collect()
     }
 
@@ -588,28 +607,52 @@ impl Engine {
     ) -> u64 {
         let id = self.state.next_effect_id;
         self.state.next_effect_id += 1;
+        // A metrics query is kept pending by its keys only: its queries are in the record.
+        let stored = match (&purpose, &effect) {
+            (Purpose::Metrics { .. }, Effect::QueryMetrics { .. }) => {
+                Effect::QueryMetrics { slis: Vec::new() }
+            }
+            _ => effect.clone(),
+        };
+        let deadline = backstop.then(|| add_ms(out.now, timeout_ms as i64 + EFFECT_GRACE_MS));
+        self.state.pending.insert(
+            id,
+            PendingEffect {
+                request: EffectRequest {
+                    id,
+                    effect: stored,
+                    idempotent,
+                    timeout_ms,
+                },
+                purpose,
+                requested_at: out.now,
+                deadline,
+            },
+        );
         let request = EffectRequest {
             id,
             effect,
             idempotent,
             timeout_ms,
         };
-        let deadline = backstop.then(|| add_ms(out.now, timeout_ms as i64 + EFFECT_GRACE_MS));
-        self.state.pending.insert(
-            id,
-            PendingEffect {
-                request: request.clone(),
-                purpose,
-                requested_at: out.now,
-                deadline,
-            },
-        );
         out.records.push(Record {
             at: out.now,
             actor,
             body: RecordBody::Effect(request),
         });
         id
+    }
+
+    pub(crate) fn metric_key(&self, sli: &str, version: &str) -> Option<(u16, u16)> {
+        let s = self.sli_names.iter().position(|x| x == sli)?;
+        let v = self.version_names.iter().position(|x| x == version)?;
+        Some((s as u16, v as u16))
+    }
+
+    pub(crate) fn metric_query(&self, (s, v): (u16, u16)) -> Option<&MetricQuery> {
+        let sli = self.sli_names.get(usize::from(s))?;
+        let version = self.version_names.get(usize::from(v))?;
+        self.queries.get(sli)?.get(version)?.as_ref().ok()
     }
 
     pub(crate) fn person_exists(&self, person: &str) -> bool {
@@ -861,7 +904,7 @@ impl Engine {
         let Some(pending) = self.state.pending.get(&id) else {
             return Err(format!("no effect {id} is waiting for a result"));
         };
-        if matches!(pending.purpose, Purpose::Metrics)
+        if matches!(pending.purpose, Purpose::Metrics { .. })
             && !matches!(outcome, EffectOutcome::Failed { .. })
         {
             return Err(format!(
@@ -872,7 +915,7 @@ impl Engine {
             Purpose::StageWeights { .. }
             | Purpose::RollbackWeights
             | Purpose::TrafficStep { .. } => Actor::Router,
-            Purpose::Metrics => Actor::MetricSource,
+            Purpose::Metrics { .. } => Actor::MetricSource,
             Purpose::Step { .. }
             | Purpose::RollbackStep { .. }
             | Purpose::Probe { .. }
@@ -953,7 +996,7 @@ impl Engine {
             Purpose::PlaybookCommand { run, action } => {
                 self.playbook_command_done(out, run, action, None)
             }
-            Purpose::Metrics | Purpose::Message | Purpose::Page | Purpose::StatusPage => {}
+            Purpose::Metrics { .. } | Purpose::Message | Purpose::Page | Purpose::StatusPage => {}
         }
     }
 
@@ -976,7 +1019,7 @@ impl Engine {
             Purpose::StageWeights { stage } => self.stage_weights_failed(out, id, stage, reason),
             Purpose::TrafficStep { step } => self.traffic_step_failed(out, id, step, reason),
             Purpose::RollbackWeights => self.rollback_weights_failed(out, id, reason),
-            Purpose::Metrics => self.metrics_failed(out, &pending.request, reason),
+            Purpose::Metrics { keys } => self.metrics_failed(out, &keys, reason),
             Purpose::PlaybookCommand { run, action } => {
                 self.playbook_command_done(out, run, action, Some(reason))
             }

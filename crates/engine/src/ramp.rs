@@ -229,19 +229,27 @@ impl Engine {
             return;
         }
         let needed = self.needed_queries();
+        let keys: Vec<(u16, u16)> = needed
+            .iter()
+            .filter_map(|q| self.metric_key(&q.sli, &q.version))
+            .collect();
         // A query still unanswered when the next one is due is inconclusive.
         let stale: Vec<u64> = self
             .state
             .pending
             .iter()
-            .filter(|(_, p)| matches!(p.purpose, Purpose::Metrics))
+            .filter(|(_, p)| matches!(p.purpose, Purpose::Metrics { .. }))
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
-            if let Some(p) = self.state.pending.remove(&id) {
+            if let Some(PendingEffect {
+                purpose: Purpose::Metrics { keys },
+                ..
+            }) = self.state.pending.remove(&id)
+            {
                 self.metrics_failed(
                     out,
-                    &p.request,
+                    &keys,
                     "no answer before the next evaluation".to_string(),
                 );
             }
@@ -258,7 +266,7 @@ impl Engine {
             Effect::QueryMetrics { slis: needed },
             true,
             timeout,
-            Purpose::Metrics,
+            Purpose::Metrics { keys },
             true,
         );
         let interval = self.evaluation_interval_ms() as i64;
@@ -269,17 +277,10 @@ impl Engine {
         self.state.next_evaluation = Some(next);
     }
 
-    pub(crate) fn metrics_failed(
-        &mut self,
-        out: &mut Out,
-        request: &crate::EffectRequest,
-        reason: String,
-    ) {
-        let Effect::QueryMetrics { slis } = &request.effect else {
-            return;
-        };
-        let samples: Vec<Sample> = slis
+    pub(crate) fn metrics_failed(&mut self, out: &mut Out, keys: &[(u16, u16)], reason: String) {
+        let samples: Vec<Sample> = keys
             .iter()
+            .filter_map(|k| self.metric_query(*k))
             .map(|q| Sample {
                 sli: q.sli.clone(),
                 version: q.version.clone(),
@@ -303,10 +304,13 @@ impl Engine {
                 let Some(p) = self.state.pending.get(&id) else {
                     return Err(format!("no metrics query {id} is waiting for an answer"));
                 };
-                let Effect::QueryMetrics { slis } = &p.request.effect else {
+                let Purpose::Metrics { keys } = &p.purpose else {
                     return Err(format!("effect {id} is not a metrics query"));
                 };
-                for q in slis {
+                for key in keys {
+                    let Some(q) = self.metric_query(*key) else {
+                        continue;
+                    };
                     if !samples
                         .iter()
                         .any(|s| s.sli == q.sli && s.version == q.version)

@@ -366,17 +366,35 @@ pub struct DatedState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "for", rename_all = "snake_case")]
 pub enum Purpose {
-    Step { step: usize },
-    RollbackStep { step: usize },
-    Probe { checklist: usize, item: usize },
-    StageWeights { stage: usize },
-    TrafficStep { step: usize },
+    Step {
+        step: usize,
+    },
+    RollbackStep {
+        step: usize,
+    },
+    Probe {
+        checklist: usize,
+        item: usize,
+    },
+    StageWeights {
+        stage: usize,
+    },
+    TrafficStep {
+        step: usize,
+    },
     RollbackWeights,
-    Metrics,
+    /// A metrics query; `keys` index the SLIs and versions asked for (the full queries
+    /// are in the effect's record; keeping them once here is enough).
+    Metrics {
+        keys: Vec<(u16, u16)>,
+    },
     Message,
     Page,
     StatusPage,
-    PlaybookCommand { run: usize, action: usize },
+    PlaybookCommand {
+        run: usize,
+        action: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -405,6 +405,17 @@ proptest! {
         let replayed = Engine::replay(Arc::clone(&plan), "staging", "prop", &log).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(serde_json::to_string(replayed.state()).unwrap(), serde_json::to_string(engine.state()).unwrap());
         prop_assert_eq!(replayed.pending_effects(), engine.pending_effects());
+        // What a restarted shell retries is the whole request, queries included.
+        for request in engine.pending_effects() {
+            if let Effect::QueryMetrics { slis } = &request.effect {
+                prop_assert!(!slis.is_empty(), "pending metrics query {} lost its queries", request.id);
+                let logged = log.iter().find_map(|r| match &r.body {
+                    RecordBody::Effect(e) if e.id == request.id => Some(e.clone()),
+                    _ => None,
+                });
+                prop_assert_eq!(logged, Some(request.clone()));
+            }
+        }
     }
 }
 
