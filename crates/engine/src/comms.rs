@@ -12,50 +12,10 @@ use crate::{
     DEFAULT_ACK_MS, DEFAULT_COMMAND_TIMEOUT_MS, Engine, MESSAGE_TIMEOUT_MS, Out, add_ms, ms,
     person_actor,
 };
+use plan::schedule::Hours;
 use plan::templates::{IncidentContext, TemplateContext, format_duration, format_time, render};
 
 const DAY_MS: i64 = 86_400_000;
-
-/// Local hours (and optionally weekdays) during which a cadence may send.
-struct Hours {
-    days: Option<(i8, i8)>,
-    from_min: i32,
-    to_min: i32,
-}
-
-fn weekday_number(s: &str) -> Option<i8> {
-    let s = s.to_ascii_lowercase();
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .position(|d| s.starts_with(d))
-        .map(|p| p as i8 + 1)
-}
-
-fn parse_hhmm(s: &str) -> Option<i32> {
-    let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (0..=24).contains(&h).then_some(())?;
-    (0..60).contains(&m).then_some(h * 60 + m)
-}
-
-/// `09:00-17:00` or `Mon-Fri 09:00-17:00`.
-fn parse_hours(text: &str) -> Option<Hours> {
-    let mut parts = text.split_whitespace();
-    let first = parts.next()?;
-    let (days, range) = match parts.next() {
-        Some(range) => {
-            let (a, b) = first.split_once('-')?;
-            (Some((weekday_number(a)?, weekday_number(b)?)), range)
-        }
-        None => (None, first),
-    };
-    let (from, to) = range.split_once('-')?;
-    Some(Hours {
-        days,
-        from_min: parse_hhmm(from)?,
-        to_min: parse_hhmm(to)?,
-    })
-}
 
 impl Engine {
     fn local(&self, t: Timestamp) -> String {
@@ -737,7 +697,7 @@ impl Engine {
         if every <= 0 {
             return None;
         }
-        let hours = cadence.hours.as_ref().and_then(|h| parse_hours(h));
+        let hours = cadence.hours.as_ref().and_then(|h| Hours::parse(h));
         let mut best: Option<Timestamp> = None;
         for (start, end) in self.cadence_windows(cadence) {
             if end.is_some_and(|e| e <= after) {
@@ -764,20 +724,7 @@ impl Engine {
     }
 
     fn in_hours(&self, hours: &Hours, t: Timestamp) -> bool {
-        let local = t.to_zoned_datetime(self.tz.clone());
-        let minute = i32::from(local.hour()) * 60 + i32::from(local.minute());
-        if let Some((from, to)) = hours.days {
-            let day = local.weekday().to_monday_one_offset();
-            let inside = if from <= to {
-                day >= from && day <= to
-            } else {
-                day >= from || day <= to
-            };
-            if !inside {
-                return false;
-            }
-        }
-        minute >= hours.from_min && minute < hours.to_min
+        hours.contains(&t.to_zoned_datetime(self.tz.clone()))
     }
 
     /// Computes the times of cadences, dated messages, success and follow-ups that can be
@@ -790,7 +737,7 @@ impl Engine {
                 if cadence
                     .hours
                     .as_ref()
-                    .is_some_and(|h| parse_hours(h).is_none())
+                    .is_some_and(|h| Hours::parse(h).is_none())
                     && self.state.cadences[c].sent == 0
                     && self.state.t0_actual.is_none()
                 {

@@ -310,3 +310,32 @@ fn a_scenario_that_contradicts_the_plan_is_rejected_with_its_location() {
         check("surprise: 1\n")
     );
 }
+
+#[test]
+fn cadences_send_only_in_their_hours_in_the_plans_zone() {
+    // T0 is Saturday 02:00 in New York; the `ops` cadence runs every 30 minutes from T0 to
+    // T+1:00.
+    let sent = |hours: Option<&str>| {
+        let mut plan = (*common::small_plan()).clone();
+        if let Some(comms) = plan.comms.as_mut() {
+            comms.value.cadences[0].value.hours = hours.map(|h| plan::At::bare(h.to_string()));
+        }
+        let r = common::rehearse_text(&Arc::new(plan), "env: staging\n");
+        r.report
+            .messages
+            .iter()
+            .filter(|m| m.audience == "command")
+            .map(|m| m.t.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent(None), vec!["T+0:00:00", "T+0:30:00"]);
+    assert_eq!(sent(Some("02:15-03:00")), vec!["T+0:30:00"]);
+    assert_eq!(
+        sent(Some("Sat-Sun 00:00-24:00")),
+        vec!["T+0:00:00", "T+0:30:00"]
+    );
+    assert!(
+        sent(Some("Mon-Fri 00:00-24:00")).is_empty(),
+        "no business hours on a Saturday"
+    );
+}
