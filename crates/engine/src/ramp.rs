@@ -1034,6 +1034,7 @@ impl Engine {
             Decision::StageApproved {
                 stage: next,
                 weight,
+                reason: reason.to_string(),
             },
         );
         if self.state.ramp.status == RampStatus::Holding && !self.state.ramp.hold_over {
@@ -1047,7 +1048,6 @@ impl Engine {
                 },
             );
         }
-        let _ = reason;
         Ok(actor)
     }
 

@@ -199,6 +199,7 @@ pub enum Decision {
     StageApproved {
         stage: usize,
         weight: u8,
+        reason: String,
     },
     StageEntering {
         stage: usize,

@@ -288,7 +288,9 @@ pub fn decision_text(d: &Decision) -> Option<String> {
         Decision::StageAwaitingApproval { weight, role, .. } => {
             format!("stage {weight}% waits for approval by {role}")
         }
-        Decision::StageApproved { weight, .. } => format!("stage {weight}% approved"),
+        Decision::StageApproved { weight, reason, .. } => {
+            format!("stage {weight}% approved: {reason}")
+        }
         Decision::StageEntering { weight, .. } => format!("entering stage {weight}%"),
         Decision::StageEntered { weight, .. } => {
             format!("stage {weight}% confirmed by the router; hold starts")
