@@ -113,6 +113,12 @@ pub struct Engine {
     last_at: Option<Timestamp>,
 }
 
+// The shell keeps the engine in an async task: it must be `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Engine>();
+};
+
 /// Records produced while handling one input.
 pub(crate) struct Out {
     pub now: Timestamp,
