@@ -3,7 +3,8 @@
 //! - weights are only ever set to a stage's weight of the plan, or 0;
 //! - no stage is entered while the ramp is paused or a pausing or rolling-back rule fires;
 //! - every decision that needs an authority was taken by a person holding it;
-//! - replaying the log gives the same state as the live engine;
+//! - replaying the log gives the same state as the live engine, and an engine rebuilt
+//!   from any prefix of the log goes on to write exactly the rest of it;
 //! - record times never go backwards, and nothing panics.
 
 mod common;
@@ -237,6 +238,17 @@ fn input_for(engine: &Engine, step: &Step) -> Vec<Input> {
     }
 }
 
+fn feed(
+    engine: &mut Engine,
+    log: &mut Vec<Record>,
+    fed: &mut Vec<(Timestamp, Input, usize)>,
+    t: Timestamp,
+    input: Input,
+) {
+    log.extend(engine.handle(t, input.clone()));
+    fed.push((t, input, log.len()));
+}
+
 fn answer(id: &u64, effect: &Effect, outcome: u8) -> Input {
     let outcome = match (effect, outcome) {
         (Effect::SetWeights { weights, .. }, 0 | 1) => EffectOutcome::Weights {
@@ -375,32 +387,48 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_inputs_keep_the_invariants(steps in proptest::collection::vec((delay(), step(), prop::bool::weighted(0.8)), 1..90)) {
+    fn random_inputs_keep_the_invariants(
+        steps in proptest::collection::vec((delay(), step(), prop::bool::weighted(0.8)), 1..90),
+        cut in 0.0f64..1.0,
+    ) {
         let plan = common::small_plan();
         let mut engine = Engine::new(Arc::clone(&plan), "staging", "prop").unwrap();
         let mut now: Timestamp = "2025-08-23T04:50:00Z".parse().unwrap();
-        let mut log: Vec<Record> = engine.handle(now, Input::Start);
+        let mut log: Vec<Record> = Vec::new();
+        // Every input given, with the log's length after it: to restart from any point.
+        let mut fed: Vec<(Timestamp, Input, usize)> = Vec::new();
+        feed(&mut engine, &mut log, &mut fed, now, Input::Start);
         for (seconds, step, responsive) in &steps {
             now = now.checked_add(jiff::SignedDuration::from_secs(*seconds)).unwrap();
             // Time passes through every deadline on the way, as a live shell would; a
             // responsive world answers each effect at once.
             while let Some(t) = engine.poll_timeout().filter(|t| *t <= now) {
-                log.extend(engine.handle(t, Input::Tick));
+                feed(&mut engine, &mut log, &mut fed, t, Input::Tick);
                 if *responsive {
                     for input in input_for(&engine, &Step::AnswerAll) {
-                        log.extend(engine.handle(t, input));
+                        feed(&mut engine, &mut log, &mut fed, t, input);
                     }
                 }
             }
             for input in input_for(&engine, step) {
-                log.extend(engine.handle(now, input));
+                feed(&mut engine, &mut log, &mut fed, now, input);
             }
             if *responsive {
                 for input in input_for(&engine, &Step::AnswerAll) {
-                    log.extend(engine.handle(now, input));
+                    feed(&mut engine, &mut log, &mut fed, now, input);
                 }
             }
         }
+        // A crash at any point: rebuild from the log so far, give the same inputs again,
+        // and the engine writes exactly what the live one wrote.
+        let at = ((fed.len() as f64) * cut) as usize;
+        let kept = fed[at].2;
+        let mut resumed = Engine::replay(Arc::clone(&plan), "staging", "prop", &log[..kept]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut again = log[..kept].to_vec();
+        for (t, input, _) in &fed[at + 1..] {
+            again.extend(resumed.handle(*t, input.clone()));
+        }
+        prop_assert!(again == log, "the resumed engine wrote another log");
         check_log(&plan, &log)?;
         let replayed = Engine::replay(Arc::clone(&plan), "staging", "prop", &log).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(serde_json::to_string(replayed.state()).unwrap(), serde_json::to_string(engine.state()).unwrap());
