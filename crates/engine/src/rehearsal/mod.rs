@@ -712,7 +712,9 @@ impl Driver<'_> {
                     .or_default()
                     .insert(version.to_string(), Series { baseline: value });
             }
-            if used_derived {
+            // SLIs no rule, gate or criterion judges are read as 0 and not worth listing.
+            let judged = below.contains_key(&id) || above.contains_key(&id);
+            if used_derived && judged {
                 self.derived_baselines
                     .push(format!("{id} = {derived}{}", sli.unit.value));
             }

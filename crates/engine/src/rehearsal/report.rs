@@ -922,7 +922,7 @@ impl Report {
         if !self.derived_baselines.is_empty() {
             let _ = writeln!(
                 o,
-                "\nHealthy values assumed for SLIs the scenario does not set: {}",
+                "\nValues assumed for judged SLIs the scenario does not set (healthy by the plan's own thresholds): {}",
                 self.derived_baselines.join(", ")
             );
         }
