@@ -81,6 +81,8 @@ pub struct RuleFired {
     pub rule: String,
     pub severity: String,
     pub value: Option<f64>,
+    /// The unit of the rule's SLI (`%`, `ms`, empty for plain numbers).
+    pub unit: String,
     pub source: String,
 }
 
@@ -406,17 +408,21 @@ fn with_unit(plan: &Plan, d: &Decision, text: String) -> String {
         _ => return text,
     };
     let Some(v) = value else { return text };
-    let unit = plan
-        .rules
-        .as_ref()
-        .and_then(|r| r.list.iter().find(|x| x.id.as_str() == rule))
-        .and_then(|r| plan.slis.iter().find(|s| s.id.as_str() == r.when.sli))
-        .map(|s| s.unit.value.to_string())
-        .unwrap_or_default();
+    let unit = sli_unit(plan, rule);
     if unit.is_empty() {
         return text;
     }
     text.replacen(&format!("({v}"), &format!("({v}{unit}"), 1)
+}
+
+/// The unit of a rule's SLI.
+fn sli_unit(plan: &Plan, rule: &str) -> String {
+    plan.rules
+        .as_ref()
+        .and_then(|r| r.list.iter().find(|x| x.id.as_str() == rule))
+        .and_then(|r| plan.slis.iter().find(|s| s.id.as_str() == r.when.sli))
+        .map(|s| s.unit.value.to_string())
+        .unwrap_or_default()
 }
 
 fn decision_kind(d: &Decision) -> String {
@@ -518,6 +524,7 @@ pub(crate) fn build(
                         rule: rule.clone(),
                         severity: severity.clone(),
                         value: *value,
+                        unit: sli_unit(plan, rule),
                         source: source.clone(),
                     }),
                     Decision::WeightsConfirmed { weights: w } => weights.push(WeightChange {
@@ -824,7 +831,9 @@ impl Report {
                 r.t,
                 r.rule,
                 r.severity,
-                value_text(r.value),
+                r.value
+                    .map(|v| format!("{v}{}", r.unit))
+                    .unwrap_or_else(|| "none".to_string()),
                 r.source
             );
         }

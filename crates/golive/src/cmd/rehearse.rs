@@ -71,12 +71,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         file.flush()?;
     }
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &rehearsal.report)?;
-        writeln!(stdout)?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&rehearsal.report)?;
+        json.push('\n');
+        json
     } else {
-        write!(stdout, "{}", rehearsal.report.to_text())?;
+        rehearsal.report.to_text()
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // The reader stopped early (`| head`): nothing is wrong with the rehearsal.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(ExitCode::SUCCESS)
 }
