@@ -779,6 +779,48 @@ impl Report {
         let mut i = 0;
         while i < self.timeline.len() {
             let e = &self.timeline[i];
+            // Many rules going blind (or seeing again) at one evaluation read as one line.
+            if matches!(e.kind.as_str(), "rule_inconclusive" | "rule_data_back") {
+                let mut j = i;
+                let mut rules = Vec::new();
+                while j < self.timeline.len()
+                    && self.timeline[j].at == e.at
+                    && self.timeline[j].kind == e.kind
+                {
+                    rules.push(
+                        self.timeline[j]
+                            .actor
+                            .trim_start_matches("rule ")
+                            .to_string(),
+                    );
+                    j += 1;
+                }
+                if rules.len() > 3 {
+                    let what = if e.kind == "rule_data_back" {
+                        format!("{} rules: data is back", rules.len())
+                    } else {
+                        let reason = e
+                            .what
+                            .split_once("INCONCLUSIVE: ")
+                            .map(|(_, r)| r)
+                            .unwrap_or("");
+                        let reason = reason
+                            .rsplit_once(" (policy:")
+                            .map(|(r, _)| r)
+                            .unwrap_or(reason);
+                        format!("{} rules INCONCLUSIVE: {reason}", rules.len())
+                    };
+                    let _ = writeln!(
+                        o,
+                        "  {:<16} {:<28} {what} ({})",
+                        e.t,
+                        "rules",
+                        rules.join(", ")
+                    );
+                    i = j;
+                    continue;
+                }
+            }
             // Many checklist items done at the same moment read as one line.
             if e.kind == "checklist_item_done" || e.kind == "sign_off" {
                 let mut j = i;
