@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod reaction;
 pub mod schedule;
 pub mod schema;
 pub mod source;

@@ -210,21 +210,29 @@ impl FromStr for Dur {
 }
 
 impl fmt::Display for Dur {
+    /// `500ms`, `30s`, `1h30m`, and `5m18.1s` for a duration with a fraction of a second.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;
         if ms == 0 {
             return f.write_str("0s");
         }
-        if !ms.is_multiple_of(1000) {
+        if ms < 1000 {
             return write!(f, "{ms}ms");
         }
         let mut secs = ms / 1000;
         let mut out = String::new();
-        for (unit, size) in [("d", 86_400u64), ("h", 3600), ("m", 60), ("s", 1)] {
+        for (unit, size) in [("d", 86_400u64), ("h", 3600), ("m", 60)] {
             if secs >= size {
                 out.push_str(&format!("{}{unit}", secs / size));
                 secs %= size;
             }
+        }
+        let fraction = ms % 1000;
+        if fraction != 0 {
+            let digits = format!("{fraction:03}");
+            out.push_str(&format!("{secs}.{}s", digits.trim_end_matches('0')));
+        } else if secs > 0 {
+            out.push_str(&format!("{secs}s"));
         }
         f.write_str(&out)
     }
@@ -634,6 +642,9 @@ mod tests {
         assert_eq!("< 2 minutes".parse::<Dur>().unwrap(), Dur(120_000));
         assert_eq!("1h30m".parse::<Dur>().unwrap(), Dur(5_400_000));
         assert_eq!(Dur(5_400_000).to_string(), "1h30m");
+        assert_eq!(Dur(318_100).to_string(), "5m18.1s");
+        assert_eq!("5m18.1s".parse::<Dur>().unwrap(), Dur(318_100));
+        assert_eq!(Dur(1_500).to_string(), "1.5s");
         assert!("1 month".parse::<Dur>().is_err());
         assert!("fast".parse::<Dur>().is_err());
         assert!("5".parse::<Dur>().is_err());

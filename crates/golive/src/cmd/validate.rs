@@ -26,6 +26,8 @@ struct Report<'a> {
     warnings: usize,
     diagnostics: &'a [plan::Diagnostic],
     summary: Option<plan::Summary>,
+    /// Per environment, the worst case from breach to traffic off the new version.
+    reaction: Vec<plan::reaction::Reaction>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -41,11 +43,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             warnings: loaded.warnings(),
             diagnostics: &loaded.diagnostics,
             summary,
+            reaction: loaded
+                .plan
+                .as_ref()
+                .map(plan::reaction::of)
+                .unwrap_or_default(),
         };
         out = serde_json::to_string_pretty(&report)?;
         out.push('\n');
     } else {
         write!(out, "{}", loaded.render())?;
+        if errors == 0
+            && let Some(plan) = &loaded.plan
+        {
+            let table = plan::reaction::render(&plan::reaction::of(plan));
+            if !table.is_empty() {
+                writeln!(out, "{table}")?;
+            }
+        }
         let verdict = match (errors, loaded.warnings()) {
             (0, 0) => format!("{}: the plan is valid.", loaded.file),
             (0, w) => format!(

@@ -113,26 +113,6 @@ fn human(d: Dur) -> String {
     }
 }
 
-/// How long a router takes to apply a weight, at worst.
-fn actuation(router: &Router) -> (Dur, String) {
-    let timeout = router.timeout.as_ref().map(|t| t.value);
-    if router.builtin.is_some() {
-        (Dur(100), "built-in router 100ms".into())
-    } else if router.haproxy.is_some() {
-        (Dur(1000), "HAProxy runtime API 1s".into())
-    } else if router.nginx.is_some() {
-        (Dur(2000), "nginx reload 2s".into())
-    } else {
-        let t = timeout.unwrap_or(Dur(30_000));
-        let note = if timeout.is_some() {
-            "its timeout"
-        } else {
-            "no timeout set, 30s assumed"
-        };
-        (t, format!("command router {t} ({note})"))
-    }
-}
-
 fn budget(plan: &Plan, budget: &Dur, sink: &mut Sink<'_>) {
     let Some(rules) = &plan.rules else { return };
     let interval = rules.evaluation_interval.value;
@@ -153,7 +133,7 @@ fn budget(plan: &Plan, budget: &Dur, sink: &mut Sink<'_>) {
     let slowest = used
         .iter()
         .map(|r| {
-            let (d, what) = actuation(r);
+            let (d, what) = crate::reaction::actuation(r);
             (d, format!("{} `{}`", what, r.id.value))
         })
         .max_by_key(|(d, _)| *d)
