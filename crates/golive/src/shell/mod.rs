@@ -67,6 +67,9 @@ pub struct Shell {
     engine: Engine,
     setup: RunSetup,
     last_seq: u64,
+    /// The latest time handed to the engine: a clock that steps back (NTP) is held here,
+    /// because the engine refuses inputs dated before its last record.
+    last_now: Option<jiff::Timestamp>,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     status: watch::Sender<StatusSnapshot>,
@@ -84,7 +87,7 @@ impl Shell {
     ) -> anyhow::Result<(Shell, Vec<Input>, Vec<engine::EffectRequest>)> {
         let (tx, rx) = mpsc::unbounded_channel();
         let existing = setup.store.run(&setup.run_id)?;
-        let (engine, last_seq, resumed) = match existing {
+        let (engine, last_seq, last_now, resumed) = match existing {
             Some(run) => {
                 if run.plan_hash != setup.plan_hash {
                     bail!(
@@ -111,7 +114,8 @@ impl Shell {
                 let engine =
                     Engine::replay(setup.plan.clone(), &setup.env, &setup.run_id, &records)
                         .with_context(|| format!("replaying the log of run `{}`", setup.run_id))?;
-                (engine, run.head_seq, true)
+                let last_now = records.last().map(|r| r.at);
+                (engine, run.head_seq, last_now, true)
             }
             None => {
                 setup.store.create_run(&NewRun {
@@ -123,7 +127,7 @@ impl Shell {
                 })?;
                 let engine = Engine::new(setup.plan.clone(), &setup.env, &setup.run_id)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                (engine, 0, false)
+                (engine, 0, None, false)
             }
         };
         let snapshot = StatusSnapshot::build(&engine, &setup.plan, last_seq);
@@ -145,6 +149,7 @@ impl Shell {
             engine,
             setup,
             last_seq,
+            last_now,
             tx,
             rx,
             status,
@@ -270,7 +275,11 @@ impl Shell {
     }
 
     fn apply_held(&mut self, input: Input) -> anyhow::Result<Vec<(store::Event, Record)>> {
-        let now = self.setup.clock.now();
+        let now = match self.last_now {
+            Some(last) => self.setup.clock.now().max(last),
+            None => self.setup.clock.now(),
+        };
+        self.last_now = Some(now);
         let records = self.engine.handle(now, input);
         if records.is_empty() {
             return Ok(Vec::new());
