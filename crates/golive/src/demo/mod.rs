@@ -72,6 +72,9 @@ pub struct Observed {
     pub rehearsed: u64,
     pub executed: u64,
     pub ended: Option<String>,
+    /// User requests the new version had served when the router confirmed the rollback.
+    pub canary_served_at_rollback: Option<u64>,
+    pub canary_served_after_rollback: Option<u64>,
 }
 
 fn free_loopback_port() -> anyhow::Result<SocketAddr> {
@@ -126,15 +129,12 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             var.value = value;
         }
     }
-    let plan = Arc::new(plan);
-
     // The clock: from just before the first timeline step, scaled so the ramp's holds up to
     // the last stage take `ramp_seconds`.
-    let ramp = plan
+    let ramp_plan_ms: u64 = plan
         .ramp
         .as_ref()
-        .ok_or_else(|| anyhow!("the plan has no ramp to demonstrate"))?;
-    let ramp_plan_ms: u64 = ramp
+        .ok_or_else(|| anyhow!("the plan has no ramp to demonstrate"))?
         .stages
         .iter()
         .rev()
@@ -142,6 +142,19 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         .map(|s| s.hold.millis())
         .sum();
     let scale = (ramp_plan_ms as f64 / 1000.0 / args.ramp_seconds.max(1.0)).max(1.0);
+    // The router's telemetry counts whole real seconds; its shortest window, scaled, is what
+    // the plan's built-in source judges over (and what the engine's warm-up waits for).
+    let window = plan::Dur((wiring::MIN_BUILTIN_WINDOW.as_millis() as f64 * scale) as u64);
+    for source in plan.metric_sources.iter_mut() {
+        if let Some(builtin) = source.value.builtin.as_mut() {
+            builtin.value.window = Some(plan::At::bare(window));
+        }
+    }
+    let plan = Arc::new(plan);
+    let ramp = plan
+        .ramp
+        .as_ref()
+        .ok_or_else(|| anyhow!("the plan has no ramp"))?;
     let t0 = plan.t0.value.0.timestamp();
     let first_step = plan
         .timeline
@@ -281,6 +294,14 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                             "FAULT: 30 % of the new version's answers turn to 500".to_owned(),
                         ));
                     }
+                    if seen.canary_served_at_rollback.is_none()
+                        && snapshot
+                            .rollback
+                            .as_ref()
+                            .is_some_and(|r| r.confirmed_at.is_some())
+                    {
+                        seen.canary_served_at_rollback = Some(canary_handle.requests_served());
+                    }
                     let rolled_back_and_settled = snapshot
                         .rollback
                         .as_ref()
@@ -299,7 +320,7 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         }
     };
 
-    ui.start(&router_url, &store_path, scale, args.fault);
+    ui.start(&router_url, &store_path, scale, args.fault, window);
     let ending = shell.run(first_inputs, retries, stop_when_done).await;
     ui_task.abort();
     let counters = load.counters.clone();
@@ -310,7 +331,10 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
 
     let final_state = state.borrow().clone();
     let report = {
-        let seen = observed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = observed.lock().unwrap_or_else(|p| p.into_inner());
+        seen.canary_served_after_rollback = seen
+            .canary_served_at_rollback
+            .map(|at| canary.requests_served().saturating_sub(at));
         ui::Report::build(
             &plan,
             &final_state,

@@ -80,7 +80,14 @@ impl Ui {
         }
     }
 
-    pub fn start(&self, router_url: &str, store: &Path, scale: f64, fault: bool) {
+    pub fn start(
+        &self,
+        router_url: &str,
+        store: &Path,
+        scale: f64,
+        fault: bool,
+        window: plan::Dur,
+    ) {
         self.say(&format!(
             "golive demo — {} (environment local), clock ×{scale:.0}: one real second is {} of plan time",
             self.plan.meta.name.value,
@@ -90,6 +97,9 @@ impl Ui {
             "  real traffic: simulated users → built-in router {router_url} → stable and canary services on loopback"
         ));
         self.say(&format!("  run log: {}", store.display()));
+        self.say(&format!(
+            "  SLIs from the router's own telemetry over the last 2 real seconds ({window} of plan time)"
+        ));
         if fault {
             self.say("  --fault: the new version will start failing at the 25 % stage");
         }
@@ -255,6 +265,9 @@ pub struct Report {
     pub rollback_budget_ms: Option<u64>,
     pub rollback_real_ms_from_rule: Option<f64>,
     pub rollback_real_ms_from_fault: Option<f64>,
+    /// User requests the new version served after the router confirmed the rollback
+    /// (requests already in flight at that moment).
+    pub new_version_requests_after_rollback: Option<u64>,
     pub success: Option<String>,
     pub store: String,
 }
@@ -330,6 +343,7 @@ impl Report {
                 seen.fault_injected_real,
                 seen.rollback_confirmed_real,
             ),
+            new_version_requests_after_rollback: seen.canary_served_after_rollback,
             success: seen.success_verdict.clone(),
             store: store.display().to_string(),
         }
@@ -394,6 +408,12 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "          {ms:.0} ms of real time from the fault to traffic off the new version"
+                );
+            }
+            if let Some(after) = self.new_version_requests_after_rollback {
+                let _ = writeln!(
+                    out,
+                    "          {after} user request(s) reached the new version after the confirmation (in flight before it)"
                 );
             }
             if let Some(ms) = self.rollback_real_ms_from_rule {

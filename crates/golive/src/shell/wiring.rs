@@ -39,7 +39,7 @@ pub fn env_vars(plan: &Plan, env: &str) -> anyhow::Result<BTreeMap<String, Strin
 }
 
 /// The shortest window the built-in telemetry judges over: it counts whole seconds.
-const MIN_BUILTIN_WINDOW: Duration = Duration::from_secs(2);
+pub const MIN_BUILTIN_WINDOW: Duration = Duration::from_secs(2);
 
 /// `time_scale` is how much faster than real time the run's clock goes (1 for a live run):
 /// windows written in plan time are judged over the real time they stand for.
