@@ -94,6 +94,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         executor,
     };
     let (mut shell, first_inputs, retries) = Shell::open(setup)?;
+    if let Some(proxy) = &proxy {
+        restore_builtin_split(&plan, proxy, shell.status().borrow().view.ramp.weight)?;
+    }
     let verbose = args.verbose;
     shell.observe(move |event, record| {
         if verbose || crate::report::is_notable(record) {
@@ -131,6 +134,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("golive: built-in router on http://{}", proxy.local_addr());
     }
     let ending = shell.run(first_inputs, retries, shutdown_signal()).await;
+    // The built-in router carries the users' traffic: a run that ends (completed, or
+    // rolled back and settled) must not take it down with the process. It keeps serving
+    // the final split, and the API its status, until the operator stops golive.
+    if let (Some(proxy), Ok(Ending::Finished { status })) = (&proxy, &ending) {
+        println!(
+            "golive: run {run_id} is over ({status}); the built-in router keeps serving {:?} on http://{} until golive is stopped (Ctrl-C)",
+            proxy.weights(),
+            proxy.local_addr()
+        );
+        shutdown_signal().await;
+    }
     let _ = stop_server.send(());
     let _ = server.await;
     // The last effects may still hold the router; then the process exit closes it.
@@ -147,6 +161,35 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The built-in router lives in this process and starts with everything on the stable
+/// version. A resumed run gives it back the split the run last confirmed, before any
+/// request can see another one; the engine does not ask again for weights it believes in.
+fn restore_builtin_split(
+    plan: &plan::Plan,
+    proxy: &proxy::RouterHandle,
+    canary_percent: u32,
+) -> anyhow::Result<()> {
+    if canary_percent == 0 {
+        return Ok(());
+    }
+    let ramp = plan.ramp.as_ref();
+    let stable = ramp
+        .and_then(|r| r.stable.as_ref().map(|s| s.value.clone()))
+        .unwrap_or_else(|| "stable".to_owned());
+    let canary = ramp
+        .and_then(|r| r.canary.as_ref().map(|c| c.value.clone()))
+        .unwrap_or_else(|| "canary".to_owned());
+    let split = std::collections::BTreeMap::from([
+        (stable, 100 - canary_percent.min(100)),
+        (canary, canary_percent.min(100)),
+    ]);
+    let in_force = proxy.set_weights(&split).map_err(|e| {
+        anyhow::anyhow!("restoring the split {split:?} on the built-in router: {e}")
+    })?;
+    println!("golive: the built-in router resumes the split the run last confirmed: {in_force:?}");
+    Ok(())
 }
 
 async fn shutdown_signal() {

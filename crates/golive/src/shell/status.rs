@@ -2,7 +2,7 @@
 //! engine's state after every input.
 
 use engine::Engine;
-use engine::state::{ActionStatus, ItemStatus, RunState, StepStatus};
+use engine::state::{ActionStatus, ItemStatus, RampStatus, RunState, StepStatus};
 use jiff::Timestamp;
 use plan::Plan;
 use server::{
@@ -55,7 +55,7 @@ impl StatusSnapshot {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
                 },
-                hold_ends: ramp.hold_until.map(fmt),
+                hold_ends: ramp.hold_until.filter(|_| holding(state)).map(fmt),
                 rollback_duration_ms: state.rollback.as_ref().and_then(|r| r.duration_ms),
             },
             next: Vec::new(),
@@ -146,10 +146,18 @@ fn offset_label(at: Timestamp, t0: Timestamp) -> String {
 fn upcoming(state: &RunState) -> Vec<(Timestamp, String)> {
     let mut out = Vec::new();
     for step in &state.steps {
-        if matches!(step.status, StepStatus::Waiting)
-            && let Some(due) = step.due
-        {
-            out.push((due, format!("step: {}", step.title)));
+        let Some(due) = step.due else { continue };
+        match step.status {
+            StepStatus::Waiting => out.push((due, format!("step: {}", step.title))),
+            // Open and waiting for people: its due time is what everyone counts down to
+            // (the go/no-go decision before T0), and stays listed, "ago", when it is late.
+            StepStatus::Running if step.kind == "gate" => {
+                out.push((due, format!("decision due: {}", step.title)))
+            }
+            StepStatus::Running if step.kind == "roll_call" => {
+                out.push((due, format!("roll call due: {}", step.title)))
+            }
+            _ => {}
         }
     }
     for checklist in &state.checklists {
@@ -161,6 +169,7 @@ fn upcoming(state: &RunState) -> Vec<(Timestamp, String)> {
     }
     if let Some(hold) = state.ramp.hold_until
         && !state.ramp.hold_over
+        && holding(state)
     {
         out.push((hold, format!("hold ends at {} %", state.ramp.weight)));
     }
@@ -184,6 +193,12 @@ fn upcoming(state: &RunState) -> Vec<(Timestamp, String)> {
         }
     }
     out
+}
+
+/// A stage's hold counts only while the ramp holds it: after a rollback or the last stage
+/// the engine keeps the time, but nothing ends then.
+fn holding(state: &RunState) -> bool {
+    state.ramp.status == RampStatus::Holding
 }
 
 fn open_actions(state: &RunState) -> Vec<OpenActionView> {
@@ -239,5 +254,62 @@ fn step_state_label(status: StepStatus) -> &'static str {
         StepStatus::OutcomeUnknown => "outcome unknown, waiting for a person",
         StepStatus::Running => "running",
         _ => "open",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"golive: 1
+meta:
+  name: Status test
+  owner: release
+t0: "2025-08-23T06:00:00+00:00[UTC]"
+people:
+  - id: rita
+    name: Rita Release
+roles:
+  - id: release
+    title: Release Manager
+    primary: rita
+    authorities: [go_no_go]
+environments:
+  - id: test
+timeline:
+  - id: cutover
+    title: Cutover
+    window: { start: T-1:00, end: T+1:00 }
+    steps:
+      - id: go_no_go
+        at: T-0:00
+        title: Go/no-go
+        owner: release
+        gate: { sets_t0: true }
+"#;
+
+    #[test]
+    fn an_open_gate_is_among_the_next_items_with_its_countdown() {
+        let loaded = plan::load("plan.yaml", PLAN.as_bytes());
+        assert_eq!(loaded.errors(), 0, "{}", loaded.render());
+        let plan = std::sync::Arc::new(loaded.plan.expect("the plan loads"));
+        let mut engine = Engine::new(plan.clone(), "test", "run").expect("an engine");
+        let start: Timestamp = "2025-08-23T05:59:50Z".parse().unwrap();
+        engine.handle(start, engine::Input::Start);
+        let snapshot = StatusSnapshot::build(&engine, &plan, 1);
+        let view = snapshot.at(start);
+        let gate = view
+            .next
+            .iter()
+            .find(|n| n.what == "decision due: Go/no-go")
+            .unwrap_or_else(|| panic!("the gate is not among the next items: {:?}", view.next));
+        assert_eq!(gate.in_seconds, 10);
+        assert_eq!(gate.offset, "T-0:00");
+        let late = snapshot.at("2025-08-23T06:00:05Z".parse().unwrap());
+        assert!(
+            late.next.iter().any(|n| n.in_seconds == -5),
+            "{:?}",
+            late.next
+        );
     }
 }

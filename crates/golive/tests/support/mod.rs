@@ -253,6 +253,22 @@ impl Golive {
         text[start..].to_string()
     }
 
+    /// Polls golive's output until it contains `needle`; panics after `limit`.
+    pub async fn wait_for_output(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let output = self.output();
+            if output.contains(needle) {
+                return output;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {limit:?} for golive to print `{needle}`; its output:\n{output}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs `golive <args> --server <this run>` and returns its exit code and output.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         let out = tokio::process::Command::new(golive_program())
