@@ -263,7 +263,9 @@ impl Engine {
     }
 
     /// Pages a role; returns the page id. An open page to the same role for the same
-    /// reason is not repeated.
+    /// reason is not repeated. `about` names what the page is about (`step:<id>`,
+    /// `approval:<stage>`, `pause`, `rule:<id>`, `task:<task>`, `rollback-weights`), so
+    /// the page closes when that is settled.
     pub(crate) fn page(
         &mut self,
         out: &mut Out,
@@ -271,6 +273,7 @@ impl Engine {
         role: &str,
         reason: &str,
         ack_within_ms: Option<u64>,
+        about: Option<&str>,
     ) -> Option<String> {
         if let Some(open) = self
             .state
@@ -296,6 +299,8 @@ impl Engine {
             acked_by: None,
             acked_at: None,
             unanswered: false,
+            about: about.map(str::to_string),
+            closed: None,
         });
         self.request(
             out,
@@ -315,6 +320,36 @@ impl Engine {
         Some(id)
     }
 
+    /// Closes the open pages about `about`: what they asked a person to settle is settled,
+    /// so they neither escalate nor keep the run from ending.
+    pub(crate) fn close_pages(&mut self, out: &mut Out, actor: &Actor, about: &str, reason: &str) {
+        self.close_pages_where(out, actor, &|a| a == about, reason);
+    }
+
+    pub(crate) fn close_pages_where(
+        &mut self,
+        out: &mut Out,
+        actor: &Actor,
+        about: &dyn Fn(&str) -> bool,
+        reason: &str,
+    ) {
+        for p in 0..self.state.pages.len() {
+            let page = &self.state.pages[p];
+            if !page.is_open() || !page.about.as_deref().is_some_and(about) {
+                continue;
+            }
+            let id = page.id.clone();
+            self.state.pages[p].closed = Some(reason.to_string());
+            out.decide(
+                actor.clone(),
+                Decision::PageClosed {
+                    page: id,
+                    reason: reason.to_string(),
+                },
+            );
+        }
+    }
+
     pub(crate) fn on_ack(
         &mut self,
         out: &mut Out,
@@ -328,6 +363,11 @@ impl Engine {
             let page = &self.state.pages[p];
             if let Some(by) = &page.acked_by {
                 return Err(format!("{target} is already acknowledged by {by}"));
+            }
+            if let Some(why) = &page.closed {
+                return Err(format!(
+                    "{target} was closed ({why}): nothing to acknowledge"
+                ));
             }
             let reached = &page.chain[..=page.level.min(page.chain.len().saturating_sub(1))];
             let Some((role, _)) = reached
@@ -379,6 +419,12 @@ impl Engine {
                     Decision::ActionDone {
                         task: target.to_string(),
                     },
+                );
+                self.close_pages(
+                    out,
+                    &actor,
+                    &format!("task:{target}"),
+                    &format!("task {target} is done"),
                 );
                 return Ok(actor);
             }
@@ -474,6 +520,7 @@ impl Engine {
                     &page.role.value,
                     &text,
                     page.ack_within.as_ref().map(|d| ms(d)),
+                    None,
                 );
                 st.status = if st.page.is_some() {
                     ActionStatus::Open
@@ -655,6 +702,7 @@ impl Engine {
                             &role,
                             &format!("Task {task} is overdue"),
                             None,
+                            Some(&format!("task:{task}")),
                         );
                     }
                 }
@@ -927,6 +975,14 @@ impl Engine {
             let (verdict, detail) = if let Some(waiver) = self.state.success.waived.get(&id) {
                 (Verdict::Pass, format!("waived: {waiver}"))
             } else if let Some(m) = &c.metric {
+                if let Some(reason) = self.unmeasurable(&m.sli, canary) {
+                    judgements.push(Judgement {
+                        what: format!("{id}: {}", c.title.value),
+                        verdict: Verdict::Inconclusive,
+                        detail: reason.replacen("cannot be verified", "cannot be judged", 1),
+                    });
+                    continue;
+                }
                 match self.state.since_t0.get(&format!("{}/{canary}", m.sli)) {
                     Some(stats) if stats.count > 0 => {
                         let mean = stats.sum / stats.count as f64;

@@ -29,6 +29,7 @@ pub mod rules;
 pub mod state;
 
 mod comms;
+mod measure;
 mod ramp;
 mod timeline;
 
@@ -106,6 +107,10 @@ pub struct Engine {
     /// Version groups: the one that keeps the rest of the traffic, the one ramped up.
     stable: String,
     canary: String,
+    /// Checklist items verified by a metric.
+    measured_items: Vec<measure::MeasuredItem>,
+    /// How long after a stage's weights are confirmed no-data outcomes are not acted upon.
+    warmup_ms: u64,
     /// The last time progress was made; deadlines at or before it have been seen.
     /// Not part of the state: a tick that changes nothing is not logged.
     last_progress: Option<Timestamp>,
@@ -230,6 +235,7 @@ impl Engine {
                         by: None,
                         at: None,
                         reason: None,
+                        inconclusive: false,
                     })
                     .collect(),
             })
@@ -313,6 +319,8 @@ impl Engine {
                 stage: None,
                 weight: 0,
                 entered_at: None,
+                warmup_until: None,
+                warmup_over: false,
                 hold_until: None,
                 hold_over: false,
                 approvals: BTreeSet::new(),
@@ -361,6 +369,23 @@ impl Engine {
                     .filter_map(|r| r.version.as_ref().map(|v| v.value.clone())),
             );
         }
+        let metric_version = |v: &plan::Verify| match v {
+            plan::Verify::Metric(m) => m.version.as_ref().map(|v| v.value.clone()),
+            _ => None,
+        };
+        versions.extend(
+            plan.checklists
+                .iter()
+                .flat_map(|c| c.items.iter())
+                .filter_map(|i| metric_version(&i.verify)),
+        );
+        versions.extend(
+            plan.timeline
+                .iter()
+                .flat_map(|p| p.steps.iter())
+                .chain(plan.ramp.iter().flat_map(|r| r.rollback.steps.iter()))
+                .filter_map(|s| s.probe.as_ref().and_then(|p| metric_version(p))),
+        );
         let mut queries = BTreeMap::new();
         for sli in &plan.slis {
             for version in &versions {
@@ -384,13 +409,60 @@ impl Engine {
         };
         let stable = group(plan.ramp.as_ref().and_then(|r| r.stable.as_ref()), "stable");
         let canary = group(plan.ramp.as_ref().and_then(|r| r.canary.as_ref()), "canary");
-        let sli_names = plan.slis.iter().map(|s| s.id.value.clone()).collect();
-        let version_names = versions.into_iter().collect();
+        let sli_names: Vec<String> = plan.slis.iter().map(|s| s.id.value.clone()).collect();
+        let version_names: Vec<String> = versions.into_iter().collect();
+        let mut measured_items = Vec::new();
+        for (c, checklist) in plan.checklists.iter().enumerate() {
+            for (i, item) in checklist.items.iter().enumerate() {
+                let plan::Verify::Metric(m) = &*item.verify else {
+                    continue;
+                };
+                let version = m
+                    .version
+                    .as_ref()
+                    .map(|v| v.value.as_str())
+                    .unwrap_or(&canary);
+                let key = match queries.get(&m.when.sli).and_then(|q| q.get(version)) {
+                    Some(Ok(_)) => {
+                        let s = sli_names.iter().position(|x| *x == m.when.sli);
+                        let v = version_names.iter().position(|x| x == version);
+                        match (s, v) {
+                            (Some(s), Some(v)) => Ok((s as u16, v as u16)),
+                            _ => Err(format!("no SLI `{}` in the plan", m.when.sli)),
+                        }
+                    }
+                    Some(Err(reason)) => Err(format!(
+                        "cannot be verified in environment `{env}`: {reason}"
+                    )),
+                    None => Err(format!(
+                        "cannot be verified in environment `{env}`: no SLI `{}` in the plan",
+                        m.when.sli
+                    )),
+                };
+                measured_items.push(measure::MeasuredItem {
+                    checklist: c,
+                    item: i,
+                    key,
+                });
+            }
+        }
+        let source_window = metric_source
+            .as_deref()
+            .and_then(|id| plan.metric_sources.iter().find(|m| m.id.as_str() == id))
+            .and_then(|m| m.window());
+        let warmup_ms = plan
+            .ramp
+            .as_ref()
+            .and_then(|r| r.warmup.as_ref().map(|w| w.millis()))
+            .or(source_window.map(|w| w.millis()))
+            .unwrap_or(0);
         Ok(Engine {
             sli_names,
             version_names,
             stable,
             canary,
+            measured_items,
+            warmup_ms,
             queries,
             template_base,
             plan,
@@ -423,7 +495,7 @@ impl Engine {
             .pending
             .values()
             .map(|p| match &p.purpose {
-                Purpose::Metrics { keys } => {
+                Purpose::Metrics { keys, .. } => {
                     let mut request = p.request.clone();
                     request.effect = Effect::QueryMetrics {
                         slis: keys
@@ -1025,7 +1097,9 @@ impl Engine {
             Purpose::StageWeights { stage } => self.stage_weights_failed(out, id, stage, reason),
             Purpose::TrafficStep { step } => self.traffic_step_failed(out, id, step, reason),
             Purpose::RollbackWeights => self.rollback_weights_failed(out, id, reason),
-            Purpose::Metrics { keys } => self.metrics_failed(out, &keys, reason),
+            Purpose::Metrics { keys, at } => {
+                self.metrics_failed(out, &keys, reason, at.unwrap_or(pending.requested_at))
+            }
             Purpose::PlaybookCommand { run, action } => {
                 self.playbook_command_done(out, run, action, Some(reason))
             }
@@ -1060,6 +1134,8 @@ fn new_step_state(step: &plan::Step, phase: Option<String>) -> StepState {
         due_noted: false,
         reason: None,
         attempts: 0,
+        measuring: false,
+        inconclusive: false,
     }
 }
 

@@ -170,6 +170,11 @@ impl Engine {
             }
         }
         if self.state.status != RunStatus::Running {
+            // Rollback steps may still be measuring.
+            self.visit_measured(visit);
+            return;
+        }
+        if self.visit_measured(visit) {
             return;
         }
         if let (Some(ramp), Some(stage)) = (&self.plan.ramp, self.state.ramp.stage)
@@ -228,32 +233,31 @@ impl Engine {
         if due > out.now {
             return;
         }
+        // A query still out makes the evaluation wait for its answer (or its deadline), as a
+        // rule group whose evaluation overran skips a beat: a slow source delays judging
+        // instead of making every reading "no answer".
+        if self
+            .state
+            .pending
+            .values()
+            .any(|p| matches!(p.purpose, Purpose::Metrics { .. }))
+        {
+            return;
+        }
         let needed = self.needed_queries();
         let keys: Vec<(u16, u16)> = needed
             .iter()
             .filter_map(|q| self.metric_key(&q.sli, &q.version))
             .collect();
-        // A query still unanswered when the next one is due is inconclusive.
-        let stale: Vec<u64> = self
-            .state
-            .pending
-            .iter()
-            .filter(|(_, p)| matches!(p.purpose, Purpose::Metrics { .. }))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in stale {
-            if let Some(PendingEffect {
-                purpose: Purpose::Metrics { keys },
-                ..
-            }) = self.state.pending.remove(&id)
-            {
-                self.metrics_failed(
-                    out,
-                    &keys,
-                    "no answer before the next evaluation".to_string(),
-                );
-            }
-        }
+        let interval = self.evaluation_interval_ms() as i64;
+        // Readings count as of the evaluation's scheduled time, so a tick or an answer a
+        // few milliseconds late does not stretch `for` by an interval; an evaluation that
+        // waited for a slow answer counts as of when it really asks.
+        let at = if ms_between(due, out.now) < interval {
+            due
+        } else {
+            out.now
+        };
         let timeout = self
             .metric_source
             .as_ref()
@@ -266,10 +270,9 @@ impl Engine {
             Effect::QueryMetrics { slis: needed },
             true,
             timeout,
-            Purpose::Metrics { keys },
+            Purpose::Metrics { keys, at: Some(at) },
             true,
         );
-        let interval = self.evaluation_interval_ms() as i64;
         let mut next = add_ms(due, interval);
         if next <= out.now {
             next = add_ms(out.now, interval);
@@ -277,7 +280,13 @@ impl Engine {
         self.state.next_evaluation = Some(next);
     }
 
-    pub(crate) fn metrics_failed(&mut self, out: &mut Out, keys: &[(u16, u16)], reason: String) {
+    pub(crate) fn metrics_failed(
+        &mut self,
+        out: &mut Out,
+        keys: &[(u16, u16)],
+        reason: String,
+        at: Timestamp,
+    ) {
         let samples: Vec<Sample> = keys
             .iter()
             .filter_map(|k| self.metric_query(*k))
@@ -289,7 +298,7 @@ impl Engine {
                 },
             })
             .collect();
-        self.judge_samples(out, &samples);
+        self.judge_samples(out, &samples, at);
     }
 
     pub(crate) fn on_samples(
@@ -299,14 +308,16 @@ impl Engine {
         samples: &[Sample],
     ) -> Result<crate::Actor, String> {
         let mut missing = Vec::new();
+        let mut taken_at = out.now;
         match query {
             Some(id) => {
                 let Some(p) = self.state.pending.get(&id) else {
                     return Err(format!("no metrics query {id} is waiting for an answer"));
                 };
-                let Purpose::Metrics { keys } = &p.purpose else {
+                let Purpose::Metrics { keys, at } = &p.purpose else {
                     return Err(format!("effect {id} is not a metrics query"));
                 };
+                taken_at = at.unwrap_or(p.requested_at);
                 for key in keys {
                     let Some(q) = self.metric_query(*key) else {
                         continue;
@@ -336,16 +347,18 @@ impl Engine {
             }
         }
         if missing.is_empty() {
-            self.judge_samples(out, samples);
+            self.judge_samples(out, samples, taken_at);
         } else {
             missing.extend_from_slice(samples);
-            self.judge_samples(out, &missing);
+            self.judge_samples(out, &missing, taken_at);
         }
         Ok(Actor::MetricSource)
     }
 
-    fn judge_samples(&mut self, out: &mut Out, samples: &[Sample]) {
-        let after_t0 = self.state.t0_actual.is_some_and(|t0| t0 <= out.now);
+    /// Records readings taken at `at` and judges every rule, metric item and metric probe
+    /// step on them.
+    fn judge_samples(&mut self, out: &mut Out, samples: &[Sample], at: Timestamp) {
+        let after_t0 = self.state.t0_actual.is_some_and(|t0| t0 <= at);
         let mut k = String::new();
         for s in samples {
             let (value, reason) = match &s.reading {
@@ -357,11 +370,7 @@ impl Engine {
             k.push_str(&s.sli);
             k.push('/');
             k.push_str(&s.version);
-            let reading = crate::state::LatestReading {
-                at: out.now,
-                value,
-                reason,
-            };
+            let reading = crate::state::LatestReading { at, value, reason };
             match self.state.latest.get_mut(k.as_str()) {
                 Some(latest) => *latest = reading,
                 None => {
@@ -388,10 +397,13 @@ impl Engine {
                 }
             }
         }
+        self.judge_measured(out, samples, at);
         let plan = Arc::clone(&self.plan);
         let Some(rules) = plan.rules.as_ref() else {
             return;
         };
+        let warming_up = self.warming_up(at);
+        let interval = self.evaluation_interval_ms();
         for (r, rule) in rules.list.iter().enumerate() {
             if !self.state.rules[r].active {
                 continue;
@@ -418,20 +430,31 @@ impl Engine {
                     Observation::Inconclusive(format!("source error: {reason}"))
                 }
             };
+            // Right after a stage's weights change the new version has too few requests
+            // in the window: no data then is expected and not acted upon. A value still
+            // counts, so a clear breach fires during the warm-up too.
+            if warming_up && matches!(observation, Observation::Inconclusive(_)) {
+                continue;
+            }
             let value = match &observation {
                 Observation::Holds(v) | Observation::Clear(v) => Some(*v),
                 Observation::Inconclusive(_) => None,
             };
+            let for_ms = ms(&rule.for_);
             let timing = Timing {
-                for_ms: ms(&rule.for_),
+                for_ms,
                 keep_firing_for_ms: rule.keep_firing_for.as_ref().map(|k| ms(k)).unwrap_or(0),
                 no_data: rule.no_data.value,
+                no_data_after_ms: for_ms.max(interval),
             };
-            let transitions = self.state.rules[r]
-                .tracker
-                .observe(out.now, observation, timing);
+            let transitions = self.state.rules[r].tracker.observe(at, observation, timing);
             let actor = Actor::Rule {
                 rule: rule.id.value.clone(),
+            };
+            let policy = match rule.no_data.value {
+                NoData::Pause => "pause",
+                NoData::Firing => "firing",
+                NoData::KeepState => "keep_state",
             };
             for t in transitions {
                 let id = rule.id.value.clone();
@@ -444,7 +467,19 @@ impl Engine {
                     }
                     Transition::Resolved => {
                         if !self.state.rules[r].alert_firing {
-                            out.decide(actor.clone(), Decision::RuleResolved { rule: id, value });
+                            out.decide(
+                                actor.clone(),
+                                Decision::RuleResolved {
+                                    rule: id.clone(),
+                                    value,
+                                },
+                            );
+                            self.close_pages(
+                                out,
+                                &actor,
+                                &format!("rule:{id}"),
+                                &format!("rule `{id}` resolved"),
+                            );
                         }
                     }
                     Transition::DataBack => {
@@ -459,18 +494,26 @@ impl Engine {
                                 rule: id.clone(),
                                 severity: severity_name(rule.severity.value).to_string(),
                                 value,
-                                source: "metrics".to_string(),
+                                source: if value.is_some() {
+                                    "metrics"
+                                } else {
+                                    "no data"
+                                }
+                                .to_string(),
                             },
                         );
                         if !already {
-                            let reason = format!(
-                                "{} is {} (threshold: {})",
-                                rule.when.sli,
-                                value
-                                    .map(|v| format!("{v}{}", rule.when.threshold.unit))
-                                    .unwrap_or_else(|| "unknown".to_string()),
-                                *rule.when
-                            );
+                            let reason = match value {
+                                Some(v) => format!(
+                                    "{} is {v}{} (threshold: {})",
+                                    rule.when.sli, rule.when.threshold.unit, *rule.when
+                                ),
+                                None => format!(
+                                    "{} has had no data for {} (no_data: firing)",
+                                    rule.when.sli,
+                                    plan::Dur(for_ms.max(interval))
+                                ),
+                            };
                             self.run_actions(
                                 out,
                                 actor.clone(),
@@ -481,20 +524,41 @@ impl Engine {
                         }
                     }
                     Transition::Inconclusive(reason) => {
-                        let policy = match rule.no_data.value {
-                            NoData::Pause => "pause",
-                            NoData::Firing => "firing",
-                            NoData::KeepState => "keep_state",
-                        };
                         out.decide(
                             actor.clone(),
                             Decision::RuleInconclusive {
                                 rule: id.clone(),
-                                reason: reason.clone(),
+                                reason,
                                 policy: policy.to_string(),
+                                acts_after_ms: for_ms.max(interval),
                             },
                         );
-                        if rule.no_data.value == NoData::Pause && self.ramp_running() {
+                    }
+                    Transition::NoData(reason) => {
+                        if rule.no_data.value == NoData::KeepState {
+                            // Nothing acts: the first inconclusive record said so.
+                            continue;
+                        }
+                        let blind_ms = self.state.rules[r]
+                            .tracker
+                            .inconclusive_since
+                            .map(|s| ms_between(s, at).max(0) as u64)
+                            .unwrap_or(0);
+                        out.decide(
+                            actor.clone(),
+                            Decision::RuleNoData {
+                                rule: id.clone(),
+                                reason: reason.clone(),
+                                policy: policy.to_string(),
+                                blind_ms,
+                            },
+                        );
+                        // The page goes with the pause: rules that go blind later in the
+                        // same outage find the ramp paused and add nothing.
+                        if rule.no_data.value == NoData::Pause
+                            && self.ramp_running()
+                            && self.state.ramp.paused.is_none()
+                        {
                             self.pause_ramp(
                                 out,
                                 actor.clone(),
@@ -516,7 +580,7 @@ impl Engine {
                                 let text = format!(
                                     "Rules cannot be judged ({reason}); the ramp is paused and will not advance without data."
                                 );
-                                self.page(out, actor.clone(), &role, &text, None);
+                                self.page(out, actor.clone(), &role, &text, None, Some("pause"));
                             }
                         }
                     }
@@ -568,7 +632,13 @@ impl Engine {
         let Some(ramp) = &self.plan.ramp else {
             return (Verdict::Pass, Vec::new());
         };
-        let entered = self.state.ramp.entered_at;
+        // Readings count from the end of the warm-up: before it the window mostly holds
+        // the previous weights' requests.
+        let entered = self
+            .state
+            .ramp
+            .entered_at
+            .map(|e| e.max(self.state.ramp.warmup_until.unwrap_or(e)));
         let mut judgements = Vec::new();
         for gate in &ramp.stages[stage].gates {
             if let Some(condition) = &gate.metric {
@@ -648,6 +718,7 @@ impl Engine {
                 let Some(stage) = self.state.ramp.stage else {
                     return;
                 };
+                self.end_warmup(out);
                 let weight = ramp.stages[stage].weight.value;
                 if !self.state.ramp.hold_over {
                     if self.state.ramp.hold_until.is_some_and(|h| h > out.now) {
@@ -727,7 +798,14 @@ impl Engine {
                     "Stage {weight}% of {} waits for your approval (promote).",
                     self.state.plan
                 );
-                self.page(out, Actor::Schedule, &role.value, &text, None);
+                self.page(
+                    out,
+                    Actor::Schedule,
+                    &role.value,
+                    &text,
+                    None,
+                    Some(&format!("approval:{stage}")),
+                );
             }
             return;
         }
@@ -787,12 +865,16 @@ impl Engine {
                 );
             }
         }
-        let hold_until = add_ms(out.now, ms(&def.hold) as i64);
+        let warmup_until = (self.warmup_ms > 0).then(|| add_ms(out.now, self.warmup_ms as i64));
+        // The hold never ends before the warm-up: gates judge readings after it.
+        let hold_until = add_ms(out.now, ms(&def.hold) as i64).max(warmup_until.unwrap_or(out.now));
         self.state.weights = Some(wanted.clone());
         let r = &mut self.state.ramp;
         r.status = RampStatus::Holding;
         r.weight = weight;
         r.entered_at = Some(out.now);
+        r.warmup_until = warmup_until;
+        r.warmup_over = warmup_until.is_none();
         r.hold_until = Some(hold_until);
         r.hold_over = false;
         r.last_gates = None;
@@ -808,6 +890,7 @@ impl Engine {
                 stage,
                 weight,
                 hold_until,
+                warmup_until,
             },
         );
     }
@@ -853,6 +936,7 @@ impl Engine {
                 &role,
                 &format!("Weight change failed: {reason}. The ramp is paused."),
                 None,
+                Some("pause"),
             );
         }
     }
@@ -988,6 +1072,7 @@ impl Engine {
                 reason: reason.to_string(),
             },
         );
+        self.close_pages(out, &actor, "pause", &format!("ramp resumed by {person}"));
         Ok(actor)
     }
 
@@ -1037,7 +1122,19 @@ impl Engine {
                 reason: reason.to_string(),
             },
         );
-        if self.state.ramp.status == RampStatus::Holding && !self.state.ramp.hold_over {
+        self.close_pages(
+            out,
+            &actor,
+            &format!("approval:{next}"),
+            &format!("stage {weight}% approved by {person}"),
+        );
+        let warming = self.state.ramp.status == RampStatus::Holding
+            && !self.state.ramp.warmup_over
+            && self.state.ramp.warmup_until.is_some_and(|w| w > out.now);
+        if warming && !self.state.ramp.hold_over {
+            // The hold ends early, but not before the warm-up: then gates have readings.
+            self.state.ramp.hold_until = self.state.ramp.warmup_until;
+        } else if self.state.ramp.status == RampStatus::Holding && !self.state.ramp.hold_over {
             let current = self.state.ramp.stage.unwrap_or(0);
             self.state.ramp.hold_over = true;
             out.decide(
@@ -1167,6 +1264,12 @@ impl Engine {
             },
         );
         self.request_rollback_weights(out, actor.clone());
+        self.close_pages_where(
+            out,
+            &actor,
+            &|about| about == "pause" || about.starts_with("approval:"),
+            "the ramp is rolled back",
+        );
         self.skip_remaining_steps(out, "rolled back");
         for r in 0..self.state.rules.len() {
             self.state.rules[r].active = false;
@@ -1259,6 +1362,12 @@ impl Engine {
                 within_budget: duration <= budget_ms,
             },
         );
+        self.close_pages(
+            out,
+            &Actor::Router,
+            "rollback-weights",
+            "the router confirmed the rollback",
+        );
         let text = format!(
             "Rollback of {}: traffic is off the new version, {:.1} s after the trigger (budget {} s).",
             self.state.plan,
@@ -1300,7 +1409,14 @@ impl Engine {
             let text = format!(
                 "ROLLBACK weight change failed: {reason}. Retrying with backoff; check the router now."
             );
-            self.page(out, Actor::Router, &role, &text, None);
+            self.page(
+                out,
+                Actor::Router,
+                &role,
+                &text,
+                None,
+                Some("rollback-weights"),
+            );
         }
     }
 
@@ -1333,6 +1449,9 @@ impl Engine {
         match self.state.ramp.status {
             RampStatus::NotStarted => consider(self.resolve_after_t0(ramp.start.value)),
             RampStatus::Holding if !self.state.ramp.hold_over => {
+                if !self.state.ramp.warmup_over {
+                    consider(self.state.ramp.warmup_until);
+                }
                 consider(self.state.ramp.hold_until)
             }
             RampStatus::Holding => {
@@ -1363,7 +1482,15 @@ impl Engine {
                 Action::Pause => self.pause_ramp(out, actor.clone(), cause, reason),
                 Action::Page(role) => {
                     let text = format!("{cause}: {reason}");
-                    self.page(out, actor.clone(), &role.value, &text, None);
+                    let about = cause.strip_prefix("rule ").map(|id| format!("rule:{id}"));
+                    self.page(
+                        out,
+                        actor.clone(),
+                        &role.value,
+                        &text,
+                        None,
+                        about.as_deref(),
+                    );
                 }
                 Action::Notify(notify) => {
                     for audience in &notify.audiences {
@@ -1580,11 +1707,17 @@ impl Engine {
                 }
                 AlertStatus::Resolved if !self.state.rules[r].is_firing() && was_firing => {
                     out.decide(
-                        actor,
+                        actor.clone(),
                         Decision::RuleResolved {
                             rule: rule.id.value.clone(),
                             value: None,
                         },
+                    );
+                    self.close_pages(
+                        out,
+                        &actor,
+                        &format!("rule:{}", rule.id.value),
+                        &format!("rule `{}` resolved (Alertmanager)", rule.id.value),
                     );
                 }
                 _ => {}

@@ -209,6 +209,14 @@ pub enum Decision {
         stage: usize,
         weight: u8,
         hold_until: jiff::Timestamp,
+        /// Until then no-data outcomes of rules are not acted upon (`ramp.warmup`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warmup_until: Option<jiff::Timestamp>,
+    },
+    /// The stage's warm-up is over: the metric window now covers the new weights.
+    StageWarmedUp {
+        stage: usize,
+        weight: u8,
     },
     StageHoldEnded {
         stage: usize,
@@ -273,10 +281,21 @@ pub enum Decision {
         rule: String,
         value: Option<f64>,
     },
+    /// The first blind evaluation: the rule is inconclusive (pending); its `no_data`
+    /// policy acts if it stays blind for `acts_after_ms`.
     RuleInconclusive {
         rule: String,
         reason: String,
         policy: String,
+        #[serde(default)]
+        acts_after_ms: u64,
+    },
+    /// Blind for the grace: the `no_data` policy (`pause`, `firing`) acts now.
+    RuleNoData {
+        rule: String,
+        reason: String,
+        policy: String,
+        blind_ms: u64,
     },
     RuleDataBack {
         rule: String,
@@ -318,6 +337,11 @@ pub enum Decision {
     },
     PageUnanswered {
         page: String,
+    },
+    /// A page nobody needs to answer any more: what it was about was settled.
+    PageClosed {
+        page: String,
+        reason: String,
     },
     MessageSkipped {
         message: String,

@@ -4,8 +4,10 @@
 //! for `for` (at an evaluation at least `for` after the first true one); one false
 //! evaluation resets pending to inactive; a firing rule whose condition stops holding
 //! keeps firing for `keep_firing_for` after the first false evaluation. An inconclusive
-//! evaluation (no data, source error) is never a "false": the rule's `no_data` policy
-//! decides (treat as true, or keep the state and mark the rule inconclusive).
+//! evaluation (no data, source error) is never a "false". Like a condition, missing data
+//! is judged over time: the rule is "inconclusive (pending)" from the first blind
+//! evaluation, and its `no_data` policy acts only once evaluations have been blind for the
+//! rule's `for` (at least one evaluation interval). Until then the rule keeps its state.
 
 use jiff::Timestamp;
 use plan::NoData;
@@ -37,7 +39,10 @@ pub enum Transition {
     Firing,
     Resolved,
     Reset,
+    /// The first blind evaluation: inconclusive (pending); the policy does not act yet.
     Inconclusive(String),
+    /// Blind for the grace: the `no_data` policy acts from now on.
+    NoData(String),
     DataBack,
 }
 
@@ -51,6 +56,9 @@ pub struct RuleTracker {
     pub keep_firing_since: Option<Timestamp>,
     /// Set while evaluations are inconclusive.
     pub inconclusive_since: Option<Timestamp>,
+    /// Blind for the grace: the `no_data` policy is in force.
+    #[serde(default)]
+    pub no_data_acting: bool,
     pub last_value: Option<f64>,
 }
 
@@ -62,6 +70,7 @@ impl Default for RuleTracker {
             firing_since: None,
             keep_firing_since: None,
             inconclusive_since: None,
+            no_data_acting: false,
             last_value: None,
         }
     }
@@ -73,6 +82,9 @@ pub struct Timing {
     pub for_ms: u64,
     pub keep_firing_for_ms: u64,
     pub no_data: NoData,
+    /// How long evaluations must be blind before the `no_data` policy acts: the rule's
+    /// `for`, at least one evaluation interval.
+    pub no_data_after_ms: u64,
 }
 
 fn elapsed_ms(from: Timestamp, to: Timestamp) -> i64 {
@@ -86,6 +98,11 @@ impl RuleTracker {
 
     pub fn is_inconclusive(&self) -> bool {
         self.inconclusive_since.is_some()
+    }
+
+    /// Blind for the grace: the `no_data` policy acts.
+    pub fn no_data_acting(&self) -> bool {
+        self.no_data_acting
     }
 
     /// Applies one evaluation at `now` and returns the transitions it caused, in order.
@@ -109,13 +126,30 @@ impl RuleTracker {
             }
             Observation::Inconclusive(reason) => {
                 self.last_value = None;
-                if self.inconclusive_since.is_none() {
-                    self.inconclusive_since = Some(now);
-                    out.push(Transition::Inconclusive(reason));
+                let since = match self.inconclusive_since {
+                    Some(since) => since,
+                    None => {
+                        self.inconclusive_since = Some(now);
+                        out.push(Transition::Inconclusive(reason.clone()));
+                        now
+                    }
+                };
+                if !self.no_data_acting && elapsed_ms(since, now) >= timing.no_data_after_ms as i64
+                {
+                    self.no_data_acting = true;
+                    out.push(Transition::NoData(reason));
                 }
                 match timing.no_data {
-                    NoData::Firing => Some(true),
-                    NoData::Pause | NoData::KeepState => None,
+                    // Blind for the grace counts as the condition having held for `for`.
+                    NoData::Firing if self.no_data_acting => {
+                        self.keep_firing_since = None;
+                        if self.status != RuleStatus::Firing {
+                            self.active_since.get_or_insert(since);
+                            self.fire(now, &mut out);
+                        }
+                        None
+                    }
+                    NoData::Firing | NoData::Pause | NoData::KeepState => None,
                 }
             }
         };
@@ -168,6 +202,7 @@ impl RuleTracker {
     }
 
     fn data_back(&mut self, out: &mut Vec<Transition>) {
+        self.no_data_acting = false;
         if self.inconclusive_since.take().is_some() {
             out.push(Transition::DataBack);
         }

@@ -117,6 +117,9 @@ pub struct ChecklistState {
 pub enum ItemStatus {
     Open,
     Probing,
+    /// A metric item: judged on the SLI at every evaluation until it passes, fails, or
+    /// its checklist is due.
+    Measuring,
     Done,
     Failed,
     Waived,
@@ -132,6 +135,10 @@ pub struct ItemState {
     pub by: Option<String>,
     pub at: Option<Timestamp>,
     pub reason: Option<String>,
+    /// It failed without a verdict: no data, a source error, or nothing to measure it with
+    /// in this environment (a person may waive it).
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +192,12 @@ pub struct StepState {
     pub due_noted: bool,
     pub reason: Option<String>,
     pub attempts: u32,
+    /// A metric probe: judged at every evaluation while it runs.
+    #[serde(default)]
+    pub measuring: bool,
+    /// It failed without a verdict (no data, nothing to measure it with here).
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +225,12 @@ pub struct RampState {
     /// Percent on the new version, as last confirmed.
     pub weight: u8,
     pub entered_at: Option<Timestamp>,
+    /// Until then the new version has too few requests in the metric window: no-data
+    /// outcomes of rules are not acted upon, and the hold does not end.
+    #[serde(default)]
+    pub warmup_until: Option<Timestamp>,
+    #[serde(default)]
+    pub warmup_over: bool,
     pub hold_until: Option<Timestamp>,
     pub hold_over: bool,
     pub approvals: BTreeSet<usize>,
@@ -301,11 +320,18 @@ pub struct PageState {
     pub acked_by: Option<String>,
     pub acked_at: Option<Timestamp>,
     pub unanswered: bool,
+    /// What the page is about (`step:<id>`, `approval:<stage>`, `pause`, `rule:<id>`…):
+    /// when that is settled, the page is closed.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Why it was closed without an acknowledgement (its reason went away).
+    #[serde(default)]
+    pub closed: Option<String>,
 }
 
 impl PageState {
     pub fn is_open(&self) -> bool {
-        self.acked_by.is_none() && !self.unanswered
+        self.acked_by.is_none() && !self.unanswered && self.closed.is_none()
     }
 }
 
@@ -387,6 +413,10 @@ pub enum Purpose {
     /// are in the effect's record; keeping them once here is enough).
     Metrics {
         keys: Vec<(u16, u16)>,
+        /// The evaluation's scheduled time: the readings are judged as of then, however
+        /// late they arrive.
+        #[serde(default)]
+        at: Option<Timestamp>,
     },
     Message,
     Page,

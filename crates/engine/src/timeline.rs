@@ -29,6 +29,15 @@ pub(crate) fn step_def<'a>(
     }
 }
 
+/// What a page about a stuck step is about, so settling the step closes it.
+fn step_about(rollback: bool, step: &str) -> String {
+    if rollback {
+        format!("rollback-step:{step}")
+    } else {
+        format!("step:{step}")
+    }
+}
+
 fn probe_timeout(verify: &plan::Verify) -> u64 {
     let t = match verify {
         plan::Verify::Command(c) => c.timeout.as_ref(),
@@ -51,7 +60,7 @@ impl Engine {
         }
     }
 
-    fn step_ref(&self, rollback: bool, i: usize) -> Option<&StepState> {
+    pub(crate) fn step_ref(&self, rollback: bool, i: usize) -> Option<&StepState> {
         if rollback {
             self.state.rollback.as_ref().and_then(|r| r.steps.get(i))
         } else {
@@ -100,6 +109,10 @@ impl Engine {
                             item: item.id.value.clone(),
                         },
                     );
+                    continue;
+                }
+                if matches!(&*item.verify, plan::Verify::Metric(_)) {
+                    self.start_measuring_item(out, c, i, Actor::System);
                     continue;
                 }
                 self.request_probe(out, c, i);
@@ -192,7 +205,7 @@ impl Engine {
         );
     }
 
-    fn check_checklist_complete(&mut self, out: &mut Out, c: usize, actor: Actor) {
+    pub(crate) fn check_checklist_complete(&mut self, out: &mut Out, c: usize, actor: Actor) {
         let cl = &mut self.state.checklists[c];
         if cl.complete {
             return;
@@ -232,6 +245,8 @@ impl Engine {
             if cl.complete || cl.overdue_noted || cl.due_at.is_none_or(|d| d > out.now) {
                 continue;
             }
+            self.fail_inconclusive_items(out, c);
+            let cl = &self.state.checklists[c];
             let missing = self.checklist_missing(&cl.id.clone()).unwrap_or_default();
             let id = cl.id.clone();
             self.state.checklists[c].overdue_noted = true;
@@ -310,8 +325,16 @@ impl Engine {
                         ));
                     }
                     _ if !item.manual => {
+                        let by = if matches!(
+                            &*self.plan.checklists[c].items[i].verify,
+                            plan::Verify::Metric(_)
+                        ) {
+                            "judged on its metric"
+                        } else {
+                            "verified by a probe"
+                        };
                         return Err(format!(
-                            "item `{target}` is verified by a probe, not signed off; resolve it (`done` or `retry`) or waive it"
+                            "item `{target}` is {by}, not signed off; resolve it (`done` or `retry`) or waive it"
                         ));
                     }
                     _ => {}
@@ -423,12 +446,20 @@ impl Engine {
                 st.finished_at = Some(out.now);
                 st.reason = Some(reason.to_string());
                 st.effect = None;
+                st.deadline = None;
+                st.measuring = false;
                 out.decide(
                     actor.clone(),
                     Decision::StepWaived {
                         step: target.to_string(),
                         reason: reason.to_string(),
                     },
+                );
+                self.close_pages(
+                    out,
+                    &actor,
+                    &step_about(rollback, target),
+                    &format!("step `{target}` waived"),
                 );
                 return Ok(actor);
             }
@@ -608,6 +639,12 @@ impl Engine {
             }
         }
         let st = self.step_ref(rollback, i).expect("checked above");
+        if st.measuring && st.deadline.is_some_and(|d| d <= out.now) {
+            self.measuring_step_timed_out(out, rollback, i);
+            return self
+                .step_ref(rollback, i)
+                .is_some_and(|s| s.status.is_finished());
+        }
         if st.deadline.is_some_and(|d| d <= out.now) {
             let reason = format!(
                 "timed out waiting ({})",
@@ -692,6 +729,14 @@ impl Engine {
                     true,
                 );
                 self.step_mut(rollback, i).expect("exists").effect = Some(effect);
+            }
+            "probe"
+                if def
+                    .probe
+                    .as_ref()
+                    .is_some_and(|p| self.metric_check(p).is_some()) =>
+            {
+                self.start_measuring_step(out, rollback, i);
             }
             "probe" => {
                 let verify_def = def.probe.as_ref().expect("kind is probe");
@@ -882,13 +927,20 @@ impl Engine {
         st.finished_at = Some(out.now);
         st.effect = None;
         st.deadline = None;
+        st.measuring = false;
         let step = st.id.clone();
         out.decide(
-            actor,
+            actor.clone(),
             Decision::StepDone {
-                step,
+                step: step.clone(),
                 outcome: outcome.to_string(),
             },
+        );
+        self.close_pages(
+            out,
+            &actor,
+            &step_about(rollback, &step),
+            &format!("step `{step}` is done"),
         );
     }
 
@@ -960,7 +1012,8 @@ impl Engine {
         let text = format!(
             "Step `{step}` may or may not have run (restart). Resolve it: done, failed or retry."
         );
-        self.page(out, Actor::Step { step }, &owner, &text, None);
+        let about = step_about(rollback, &step);
+        self.page(out, Actor::Step { step }, &owner, &text, None, Some(&about));
     }
 
     fn step_owner(&self, rollback: bool, i: usize) -> String {
@@ -1020,7 +1073,8 @@ impl Engine {
                 let text = format!(
                     "Step `{step}` failed: {reason}. The timeline is halted until it is retried, resolved or waived."
                 );
-                self.page(out, step_actor, &owner, &text, None);
+                let about = step_about(rollback, &step);
+                self.page(out, step_actor, &owner, &text, None, Some(&about));
             }
             OnFailure::Continue => {}
             OnFailure::Pause => {
@@ -1031,7 +1085,7 @@ impl Engine {
                     &format!("step `{step}` failed: {reason}"),
                 );
                 let text = format!("Step `{step}` failed: {reason}. The ramp is paused.");
-                self.page(out, step_actor, &owner, &text, None);
+                self.page(out, step_actor, &owner, &text, None, Some("pause"));
             }
             OnFailure::Rollback => {
                 self.start_rollback(
@@ -1230,12 +1284,20 @@ impl Engine {
                 st.status = StepStatus::Skipped;
                 st.reason = Some(reason.to_string());
                 st.deadline = None;
+                st.measuring = false;
+                let step = st.id.clone();
                 out.decide(
                     Actor::System,
                     Decision::StepSkipped {
-                        step: st.id.clone(),
+                        step: step.clone(),
                         reason: reason.to_string(),
                     },
+                );
+                self.close_pages(
+                    out,
+                    &Actor::System,
+                    &step_about(false, &step),
+                    &format!("step `{step}` skipped: {reason}"),
                 );
             }
         }
@@ -1275,6 +1337,14 @@ impl Engine {
                 }
                 let actor = person_actor(person, Some(item.owner.clone()));
                 match outcome {
+                    Resolution::Retry
+                        if matches!(
+                            &*self.plan.checklists[c].items[i].verify,
+                            plan::Verify::Metric(_)
+                        ) =>
+                    {
+                        self.start_measuring_item(out, c, i, actor.clone())
+                    }
                     Resolution::Retry => self.request_probe(out, c, i),
                     Resolution::Done => {
                         let item = &mut self.state.checklists[c].items[i];
@@ -1332,13 +1402,27 @@ impl Engine {
                     "done (resolved by a person)",
                 ),
                 (Resolution::Retry, _) => {
-                    self.step_mut(rollback, i).expect("found").status = StepStatus::Waiting;
+                    self.close_pages(
+                        out,
+                        &actor,
+                        &step_about(rollback, target),
+                        &format!("step `{target}` is being retried"),
+                    );
+                    let st = self.step_mut(rollback, i).expect("found");
+                    st.status = StepStatus::Waiting;
+                    st.inconclusive = false;
                     if !rollback {
                         self.state.cursor = self.state.cursor.min(i);
                     }
                     self.start_step(out, rollback, i);
                 }
                 (Resolution::Failed, StepStatus::OutcomeUnknown) => {
+                    self.close_pages(
+                        out,
+                        &actor,
+                        &step_about(rollback, target),
+                        &format!("step `{target}` resolved as failed"),
+                    );
                     self.step_mut(rollback, i).expect("found").status = StepStatus::Running;
                     self.fail_step(
                         out,

@@ -1,4 +1,5 @@
-//! Rule semantics: Prometheus `for` and `keep_firing_for`, resets, and no-data policies.
+//! Rule semantics: Prometheus `for` and `keep_firing_for`, resets, and no-data policies
+//! that act only once evaluations have been blind for the rule's `for`.
 
 use engine::rules::{Observation, RuleStatus, RuleTracker, Timing, Transition};
 use jiff::Timestamp;
@@ -8,11 +9,13 @@ fn at(secs: i64) -> Timestamp {
     Timestamp::from_second(1_756_000_000 + secs).unwrap()
 }
 
+/// A rule evaluated every 15 s: its no-data policy acts after `for`, at least 15 s.
 fn timing(for_s: u64, keep_s: u64, no_data: NoData) -> Timing {
     Timing {
         for_ms: for_s * 1000,
         keep_firing_for_ms: keep_s * 1000,
         no_data,
+        no_data_after_ms: for_s.max(15) * 1000,
     }
 }
 
@@ -141,7 +144,11 @@ fn no_data_never_counts_as_a_pass() {
             ],
         );
         assert_eq!(seen[1], vec![Transition::Inconclusive("no series".into())]);
-        assert_eq!(seen[2], vec![], "inconclusive is reported once per outage");
+        assert_eq!(
+            seen[2],
+            vec![Transition::NoData("no series".into())],
+            "inconclusive is reported once per outage; the policy acts after the grace"
+        );
         assert!(
             rule.is_firing(),
             "{policy:?}: an outage must not resolve a firing rule"
@@ -169,7 +176,7 @@ fn no_data_keeps_pending_without_firing_under_keep_state() {
 }
 
 #[test]
-fn no_data_counts_as_true_under_firing() {
+fn no_data_fires_under_firing_only_once_blind_for_the_rules_for() {
     let (rule, seen) = run(
         timing(30, 0, NoData::Firing),
         &[
@@ -179,10 +186,78 @@ fn no_data_counts_as_true_under_firing() {
         ],
     );
     assert_eq!(
-        seen[0],
-        vec![Transition::Inconclusive("down".into()), Transition::Pending]
+        seen,
+        vec![
+            vec![Transition::Inconclusive("down".into())],
+            vec![],
+            vec![Transition::NoData("down".into()), Transition::Firing]
+        ],
+        "inconclusive (pending) for 30 s, then the policy acts"
     );
-    assert_eq!(seen[2], vec![Transition::Firing]);
+    assert!(rule.is_firing());
+    assert!(rule.no_data_acting());
+}
+
+#[test]
+fn the_no_data_policy_waits_at_least_one_evaluation_interval() {
+    // `for: 0`: one blind evaluation is pending; the next one, 15 s later, acts.
+    for policy in [NoData::Pause, NoData::KeepState, NoData::Firing] {
+        let (rule, seen) = run(
+            timing(0, 0, policy),
+            &[Inconclusive("x".into()), Inconclusive("x".into())],
+        );
+        assert_eq!(
+            seen[0],
+            vec![Transition::Inconclusive("x".into())],
+            "{policy:?}"
+        );
+        assert_eq!(seen[1][0], Transition::NoData("x".into()), "{policy:?}");
+        assert!(rule.no_data_acting());
+        assert_eq!(rule.is_firing(), policy == NoData::Firing, "{policy:?}");
+    }
+}
+
+#[test]
+fn data_back_during_the_grace_means_the_policy_never_acted() {
+    let (rule, seen) = run(
+        timing(60, 0, NoData::Pause),
+        &[
+            Clear(0.1),
+            Inconclusive("gap".into()),
+            Inconclusive("gap".into()),
+            Clear(0.1),
+            Inconclusive("gap".into()),
+        ],
+    );
+    assert_eq!(seen[3], vec![Transition::DataBack]);
+    assert!(
+        !seen
+            .iter()
+            .flatten()
+            .any(|t| matches!(t, Transition::NoData(_))),
+        "never blind for 60 s in a row: {seen:?}"
+    );
+    assert!(rule.is_inconclusive() && !rule.no_data_acting());
+    assert_eq!(
+        rule.inconclusive_since,
+        Some(at(60)),
+        "a new blind streak starts after data came back"
+    );
+}
+
+#[test]
+fn a_pending_rule_keeps_its_streak_through_the_grace_and_fires_on_data() {
+    // Pending from 0 s (for: 30 s); blind at 15 s (grace 30 s, not reached); true again at
+    // 30 s: the streak that began at 0 s has lasted 30 s, so it fires.
+    let (rule, seen) = run(
+        timing(30, 0, NoData::Pause),
+        &[Holds(2.0), Inconclusive("gap".into()), Holds(2.0)],
+    );
+    assert_eq!(
+        seen[2],
+        vec![Transition::DataBack, Transition::Firing],
+        "{seen:?}"
+    );
     assert!(rule.is_firing());
 }
 

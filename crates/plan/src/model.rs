@@ -324,6 +324,42 @@ pub struct MetricSource {
     pub timeout: Option<At<Dur>>,
 }
 
+impl MetricSource {
+    /// The window the source's readings cover: `builtin.window` (default 10s, the built-in
+    /// source's own), `prometheus.window` (default 1m); none for other sources.
+    pub fn window(&self) -> Option<Dur> {
+        if let Some(builtin) = &self.builtin {
+            return Some(
+                builtin
+                    .window
+                    .as_ref()
+                    .map(|w| w.value)
+                    .unwrap_or(BuiltinMetrics::DEFAULT_WINDOW),
+            );
+        }
+        if let Some(prometheus) = &self.prometheus {
+            return Some(
+                prometheus
+                    .window
+                    .as_ref()
+                    .map(|w| w.value)
+                    .unwrap_or(PrometheusSource::DEFAULT_WINDOW),
+            );
+        }
+        None
+    }
+}
+
+impl BuiltinMetrics {
+    /// The window judged when the plan does not say.
+    pub const DEFAULT_WINDOW: Dur = Dur(10_000);
+}
+
+impl PrometheusSource {
+    /// The query range assumed when the plan does not say.
+    pub const DEFAULT_WINDOW: Dur = Dur(60_000);
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinMetrics {
@@ -345,6 +381,10 @@ pub struct PrometheusSource {
     pub request_count_query: Option<At<String>>,
     #[serde(default)]
     pub min_requests: Option<At<u64>>,
+    /// The range the queries use (`rate(...[1m])`): how long after a weight change the
+    /// readings still mostly reflect the old weights. Default 1m.
+    #[serde(default)]
+    pub window: Option<At<Dur>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -639,6 +679,12 @@ pub struct Ramp {
     pub start: At<Offset>,
     pub stages: Vec<At<Stage>>,
     pub rollback: At<Rollback>,
+    /// How long after a stage's weights are confirmed the metric window still holds too
+    /// few of the new version's requests to judge: no-data outcomes of rules are not acted
+    /// upon and the hold does not end before it. Default: the window of the environment's
+    /// metric source (`builtin.window`, `prometheus.window`; 0 for other sources).
+    #[serde(default)]
+    pub warmup: Option<At<Dur>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -397,6 +397,7 @@ mod tests {
                 "sum(increase(x{env=\"${env}\",version=\"${version}\"}[1m]))".to_string(),
             )),
             min_requests: Some(plan::At::bare(100)),
+            window: None,
         };
         let vars: BTreeMap<String, String> = [
             (

@@ -322,7 +322,7 @@ impl Driver<'_> {
                         .state()
                         .pages
                         .iter()
-                        .any(|p| &p.id == target && p.acked_by.is_some())
+                        .any(|p| &p.id == target && (p.acked_by.is_some() || p.closed.is_some()))
                 {
                     continue;
                 }
@@ -682,6 +682,25 @@ impl Driver<'_> {
                 if let Some(m) = &c.metric {
                     note(m, true);
                 }
+            }
+        }
+        // Checklist items and probe steps verified by a metric pass when it holds.
+        let verifications = self
+            .plan
+            .checklists
+            .iter()
+            .flat_map(|c| c.items.iter().map(|i| &*i.verify))
+            .chain(
+                self.plan
+                    .timeline
+                    .iter()
+                    .flat_map(|p| p.steps.iter())
+                    .chain(self.plan.ramp.iter().flat_map(|r| r.rollback.steps.iter()))
+                    .filter_map(|s| s.probe.as_deref()),
+            );
+        for verify in verifications {
+            if let plan::Verify::Metric(m) = verify {
+                note(&m.when, true);
             }
         }
         for sli in &self.plan.slis {

@@ -365,7 +365,30 @@ pub fn decision_text(d: &Decision) -> Option<String> {
             rule,
             reason,
             policy,
-        } => format!("rule {rule} INCONCLUSIVE: {reason} (policy: {policy})"),
+            acts_after_ms,
+        } => {
+            if policy == "keep_state" {
+                format!("rule {rule} INCONCLUSIVE: {reason} (policy: keep_state)")
+            } else {
+                format!(
+                    "rule {rule} INCONCLUSIVE: {reason} (policy: {policy} once blind for {})",
+                    plan::Dur(*acts_after_ms)
+                )
+            }
+        }
+        Decision::RuleNoData {
+            rule,
+            policy,
+            blind_ms,
+            ..
+        } => format!(
+            "rule {rule} blind for {}: no-data policy `{policy}` acts",
+            plan::Dur(*blind_ms)
+        ),
+        Decision::StageWarmedUp { weight, .. } => {
+            format!("stage {weight}%: warm-up over, missing data counts again")
+        }
+        Decision::PageClosed { page, reason } => format!("{page} closed: {reason}"),
         Decision::RuleDataBack { rule } => format!("rule {rule}: data is back"),
         Decision::RuleDeactivated { rule } => format!("rule {rule} no longer watched"),
         Decision::TriggerPulled {
@@ -780,7 +803,10 @@ impl Report {
         while i < self.timeline.len() {
             let e = &self.timeline[i];
             // Many rules going blind (or seeing again) at one evaluation read as one line.
-            if matches!(e.kind.as_str(), "rule_inconclusive" | "rule_data_back") {
+            if matches!(
+                e.kind.as_str(),
+                "rule_inconclusive" | "rule_data_back" | "rule_no_data"
+            ) {
                 let mut j = i;
                 let mut rules = Vec::new();
                 while j < self.timeline.len()
@@ -798,6 +824,9 @@ impl Report {
                 if rules.len() > 3 {
                     let what = if e.kind == "rule_data_back" {
                         format!("{} rules: data is back", rules.len())
+                    } else if e.kind == "rule_no_data" {
+                        let tail = e.what.split_once(": ").map(|(_, t)| t).unwrap_or("");
+                        format!("{} rules blind: {tail}", rules.len())
                     } else {
                         let reason = e
                             .what

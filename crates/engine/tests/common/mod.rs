@@ -39,3 +39,45 @@ pub fn rehearse_file(plan: &Arc<plan::Plan>, relative: &str) -> Rehearsal {
     let scenario = Scenario::parse(relative, &text).unwrap_or_else(|e| panic!("{e}"));
     rehearse(Arc::clone(plan), &scenario, relative, None).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The small fixture plan with text edits applied (each `(find, replace)` must match once).
+pub fn small_plan_with(edits: &[(&str, &str)]) -> Arc<plan::Plan> {
+    let path = repo_root().join("crates/engine/tests/fixtures/small.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (find, replace) in edits {
+        assert_eq!(text.matches(find).count(), 1, "edit anchor `{find}`");
+        text = text.replacen(find, replace, 1);
+    }
+    let loaded = plan::load("small.yaml", text.as_bytes());
+    match loaded.plan {
+        Some(plan) if loaded.errors() == 0 => Arc::new(plan),
+        _ => panic!("the edited fixture does not load:\n{}", loaded.render()),
+    }
+}
+
+/// `offset text` of every decision of one kind (`rule_firing`, `page_closed`…), as the
+/// rehearsal report words them, with offsets from the actual T0 (or the planned one).
+pub fn decision_texts(log: &[engine::Record], kind: &str) -> Vec<String> {
+    use engine::{Decision, RecordBody};
+    let t0 = log
+        .iter()
+        .find_map(|x| match &x.body {
+            RecordBody::Decision(Decision::Go {
+                t0_actual: Some(t), ..
+            }) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or("2025-08-23T06:00:00Z".parse().unwrap());
+    log.iter()
+        .filter_map(|x| match &x.body {
+            RecordBody::Decision(d) if serde_json::to_value(d).unwrap()["decision"] == kind => {
+                Some(format!(
+                    "{} {}",
+                    engine::rehearsal::report::offset_text(t0, x.at),
+                    engine::rehearsal::report::decision_text(d).unwrap_or_default()
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
