@@ -15,32 +15,6 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-const ROUTER: &str = r#"routers:
-  - id: local
-    builtin:
-      listen: 127.0.0.1:${router_port}
-      groups:
-        - name: stable
-          backends: ["${stable_addr}"]
-        - name: canary
-          backends: ["${canary_addr}"]
-      health_path: /health
-"#;
-
-const SOURCES: &str = r#"metric_sources:
-  - id: builtin
-    builtin: { window: 2s, min_requests: 5 }
-"#;
-
-const SLIS: &str = r#"slis:
-  - id: error_rate
-    title: Error rate
-    unit: percent
-    ratio: true
-    queries:
-      builtin: error_rate
-"#;
-
 const STAGES: &str = r#"    - weight: 5
       hold: 3s
     - weight: 25
@@ -121,9 +95,9 @@ async fn operator_commands_act_with_authority_and_every_refusal_is_logged() {
     ];
     parts.router = Some("local");
     parts.metric_source = Some("builtin");
-    parts.routers = ROUTER;
-    parts.metric_sources = SOURCES;
-    parts.slis = SLIS;
+    parts.routers = BUILTIN_ROUTER;
+    parts.metric_sources = BUILTIN_METRICS;
+    parts.slis = ERROR_RATE_ON_BUILTIN;
     parts.stages = STAGES;
     parts.rules = RULES;
     parts.extra = EXTRA;

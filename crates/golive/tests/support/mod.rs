@@ -191,52 +191,70 @@ impl Golive {
     pub async fn start_on(dir: &Path, plan: &str, port: u16) -> Golive {
         let plan_path = dir.join("plan.yaml");
         std::fs::write(&plan_path, plan).expect("write the plan");
-        let store = dir.join("golive.db");
-        let output = dir.join("golive.out");
-        let log = std::fs::File::create(&output).expect("create golive's output file");
+        let mut golive = Golive {
+            dir: dir.to_path_buf(),
+            plan: plan_path,
+            store: dir.join("golive.db"),
+            port,
+            child: None,
+            output: dir.join("golive.out"),
+        };
+        golive.spawn().await;
+        golive
+    }
+
+    /// Runs `golive run` (again: the same command resumes the run) and waits for its API.
+    async fn spawn(&mut self) {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.output)
+            .expect("open golive's output file");
         let log2 = log.try_clone().expect("clone a file handle");
         let child = tokio::process::Command::new(golive_program())
             .arg("run")
-            .arg(&plan_path)
+            .arg(&self.plan)
             .args(["--env", "e2e", "--store"])
-            .arg(&store)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--verbose"])
+            .arg(&self.store)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--verbose"])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .kill_on_drop(true)
             .spawn()
             .expect("start golive run");
-        let mut golive = Golive {
-            dir: dir.to_path_buf(),
-            plan: plan_path,
-            store,
-            port,
-            child: Some(child),
-            output,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
             if matches!(http::get(addr, "/healthz").await, Ok(r) if r.status == 200) {
-                break;
+                return;
             }
-            if let Some(child) = golive.child.as_mut()
+            if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!(
                     "golive run exited ({status}) before its API answered; its output:\n{}",
-                    golive.output()
+                    self.output()
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "golive run's API did not answer on 127.0.0.1:{port} within 20 s; its output:\n{}",
-                golive.output()
+                "golive run's API did not answer on 127.0.0.1:{} within 20 s; its output:\n{}",
+                self.port,
+                self.output()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        golive
+    }
+
+    /// Kills `golive run` with SIGKILL (no chance to clean up) and runs the same command
+    /// again, as an operator does after a crash.
+    pub async fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("SIGKILL golive run");
+        }
+        self.spawn().await;
     }
 
     pub fn server(&self) -> String {
@@ -660,6 +678,35 @@ pub const ERROR_RATE_ON_HAPROXY: &str = r#"slis:
     ratio: true
     queries:
       prometheus: 100 * sum(rate(haproxy_server_http_responses_total{proxy="app",server=~"${version}-.*",code="5xx"}[5s])) / sum(rate(haproxy_server_http_responses_total{proxy="app",server=~"${version}-.*"}[5s]))
+"#;
+
+/// golive's built-in router on `${router_port}`, in front of `${stable_addr}` and
+/// `${canary_addr}`.
+pub const BUILTIN_ROUTER: &str = r#"routers:
+  - id: local
+    builtin:
+      listen: 127.0.0.1:${router_port}
+      groups:
+        - name: stable
+          backends: ["${stable_addr}"]
+        - name: canary
+          backends: ["${canary_addr}"]
+      health_path: /health
+"#;
+
+/// The built-in router's own telemetry as the metric source.
+pub const BUILTIN_METRICS: &str = r#"metric_sources:
+  - id: builtin
+    builtin: { window: 2s, min_requests: 5 }
+"#;
+
+pub const ERROR_RATE_ON_BUILTIN: &str = r#"slis:
+  - id: error_rate
+    title: Error rate
+    unit: percent
+    ratio: true
+    queries:
+      builtin: error_rate
 "#;
 
 /// A steady keep-alive load on `target`.
