@@ -176,10 +176,74 @@ pub async fn build(plan: &Plan, env: &str, time_scale: f64) -> anyhow::Result<Wi
     if let Some(source_id) = &environment.metric_source
         && !wired.metric_sources.contains_key(source_id.as_str())
     {
+        let source = plan
+            .metric_sources
+            .iter()
+            .find(|s| s.id.as_str() == source_id.as_str());
+        let why = match source {
+            Some(s) if s.alertmanager.is_some() => {
+                "an Alertmanager source receives alerts on the run's webhook and cannot be queried; \
+                 name a source golive can query (prometheus, builtin, command, http) as the \
+                 environment's `metric_source`, and keep the Alertmanager source for the alerts"
+            }
+            Some(s) if s.builtin.is_some() => {
+                "the built-in telemetry exists only where golive runs the built-in router; \
+                 give the environment a `builtin` router or another metric source"
+            }
+            _ => "golive cannot query it",
+        };
         bail!(
-            "environment `{env}` reads metrics from `{}`, which cannot run here (the built-in source needs the built-in router)",
+            "environment `{env}` reads metrics from `{}`: {why}",
             source_id.value
         );
     }
     Ok(wired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(metric_sources: &str, env_source: &str) -> Plan {
+        let text = format!(
+            r#"golive: 1
+meta:
+  name: Wiring test
+  owner: ops
+t0: "2025-08-23T06:00:00+00:00[UTC]"
+people:
+  - id: olga
+    name: Olga Operator
+roles:
+  - id: ops
+    title: Operator
+    primary: olga
+environments:
+  - id: test
+    metric_source: {env_source}
+metric_sources:
+{metric_sources}
+"#
+        );
+        let loaded = plan::load("plan.yaml", text.as_bytes());
+        assert_eq!(loaded.errors(), 0, "{}", loaded.render());
+        loaded.plan.expect("the plan loads")
+    }
+
+    #[tokio::test]
+    async fn a_source_that_cannot_be_queried_is_named_with_the_reason() {
+        let alerts = plan(
+            "  - id: alerts\n    alertmanager: { rule_label: golive_rule }\n",
+            "alerts",
+        );
+        let error = build(&alerts, "test", 1.0).await.err().expect("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("`alerts`") && message.contains("cannot be queried"),
+            "{message}"
+        );
+        let builtin = plan("  - id: own\n    builtin: { window: 1m }\n", "own");
+        let error = build(&builtin, "test", 1.0).await.err().expect("refused");
+        assert!(error.to_string().contains("built-in router"), "{error}");
+    }
 }
