@@ -27,7 +27,6 @@ const RULES: &str = r#"rules:
       title: Canary error rate above 5 %
       when: error_rate > 5%
       for: 1s
-      no_data: keep_state
       severity: critical
       actions: [rollback, { page: sre }]
 "#;

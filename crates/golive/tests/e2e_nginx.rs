@@ -35,6 +35,7 @@ const SOURCE: &str = r#"metric_sources:
   - id: prometheus
     prometheus:
       url: ${prometheus_url}
+      window: 5s
       request_count_query: sum(increase(testkit_backend_responses_total{backend="${version}"}[5s]))
       min_requests: 10
     timeout: 2s
@@ -70,7 +71,6 @@ const RULES: &str = r#"rules:
       title: Canary error rate above 5 %
       when: error_rate > 5%
       for: 1s
-      no_data: keep_state
       severity: critical
       actions: [rollback, { page: sre }]
 "#;

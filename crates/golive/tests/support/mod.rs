@@ -53,6 +53,9 @@ pub struct PlanParts<'a> {
     pub extra_steps: &'a str,
     /// `requires:` of the go/no-go gate.
     pub gate_requires: &'a str,
+    /// `ramp.warmup`: how long after a stage's weights are confirmed no-data outcomes are
+    /// not acted upon (the sources' windows here are a few seconds).
+    pub warmup: &'a str,
 }
 
 impl<'a> PlanParts<'a> {
@@ -71,6 +74,7 @@ impl<'a> PlanParts<'a> {
             extra: "",
             extra_steps: "",
             gate_requires: "[]",
+            warmup: "3s",
         }
     }
 }
@@ -141,6 +145,7 @@ timeline:
 {extra_steps}
 ramp:
   start: T+0:00
+  warmup: {warmup}
   stages:
 {stages}
   rollback:
@@ -158,6 +163,7 @@ ramp:
         stages = parts.stages,
         rules = parts.rules,
         extra = parts.extra,
+        warmup = parts.warmup,
     )
 }
 
@@ -665,6 +671,7 @@ pub const PROMETHEUS_ON_HAPROXY: &str = r#"metric_sources:
   - id: prometheus
     prometheus:
       url: ${prometheus_url}
+      window: 5s
       request_count_query: sum(increase(haproxy_server_http_responses_total{proxy="app",server=~"${version}-.*"}[5s]))
       min_requests: 10
     timeout: 2s
