@@ -317,7 +317,7 @@ async fn alerts_through_alertmanager_pause_on_a_warning_and_roll_back_on_a_criti
     );
     let confirmed_at = at(&confirmed);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let late = access_log_after(&canary.log_path, confirmed_at);
+    let late = hits_after_confirmation(&canary.log_path, confirmed_at);
     assert!(
         late.is_empty(),
         "the canary received {} requests after the rollback was confirmed at {confirmed_at}: {:?}",

@@ -136,7 +136,7 @@ async fn haproxy_ramp_advances_on_prometheus_then_rolls_back_a_failing_canary() 
     // Under continued load, the canary's access log receives nothing new; stable serves.
     let stable_before = access_log_lines(&stable.log_path);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let late = access_log_after(&canary.log_path, confirmed_at);
+    let late = hits_after_confirmation(&canary.log_path, confirmed_at);
     assert!(
         late.is_empty(),
         "the canary received {} requests after the rollback was confirmed at {confirmed_at}: {:?}",

@@ -352,7 +352,7 @@ async fn operator_commands_act_with_authority_and_every_refusal_is_logged() {
         .await;
     assert!(hits_before > 0, "the canary got no traffic before the stop");
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let late = access_log_after(&canary.log_path, at(&confirmed));
+    let late = hits_after_confirmation(&canary.log_path, at(&confirmed));
     assert!(
         late.is_empty(),
         "the canary received {} requests after the rollback: {:?}",

@@ -623,6 +623,20 @@ pub fn access_log_after(path: &Path, after: jiff::Timestamp) -> Vec<String> {
         .collect()
 }
 
+/// How long after the router confirmed a change a request it had already sent on its way
+/// may still reach the backend and be logged there. The log records arrival in the test
+/// process, which a busy machine can delay; a router still sending new requests to the
+/// canary shows up as many hits after this, as the load sends hundreds a second.
+pub const IN_FLIGHT: Duration = Duration::from_millis(250);
+
+/// Requests the canary's access log received after a rollback confirmed at `confirmed`
+/// (the log's time, truncated to the millisecond), beyond those already in flight.
+pub fn hits_after_confirmation(log: &Path, confirmed: jiff::Timestamp) -> Vec<String> {
+    let in_flight = jiff::SignedDuration::try_from(IN_FLIGHT).expect("a small duration");
+    let one_ms = jiff::SignedDuration::from_millis(1);
+    access_log_after(log, confirmed + one_ms + in_flight)
+}
+
 /// Lines in a backend's access log.
 pub fn access_log_lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
