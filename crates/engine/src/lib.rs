@@ -19,8 +19,10 @@
 //! - [`rules`]: Prometheus alerting semantics for one rule.
 //! - `timeline` (checklists, steps, gates), `ramp` (stages, rules, rollback, alerts,
 //!   triggers), `comms` (messages, pages, playbooks, cadences, success, follow-ups).
+//! - [`crew`]: the plan's people, played (by the rehearsal and the demo).
 //! - [`rehearsal`]: a scenario format and a driver that runs a plan on simulated time.
 
+pub mod crew;
 pub mod effect;
 pub mod input;
 pub mod record;

@@ -3,7 +3,8 @@
 //! The driver is pure like the engine: it jumps the clock to the next deadline (the
 //! engine's `poll_timeout`, the next scenario event, the next answer it owes), answers
 //! every effect from the scenario — commands and probes are never executed — and plays
-//! the people. The same plan and scenario give the same log and report, byte for byte.
+//! the people through [`crate::crew`]. The same plan and scenario give the same log and
+//! report, byte for byte.
 
 pub mod report;
 pub mod scenario;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use plan::{Offset, Plan};
 
+use crate::crew::{Crew, CrewOptions};
 use crate::record::{Decision, RecordBody};
-use crate::state::{ItemStatus, RunStatus};
+use crate::state::RunStatus;
 use crate::{Effect, EffectOutcome, Engine, Input, Reading, Record, Sample, add_ms, ms_between};
 pub use report::Report;
 pub use scenario::{Scenario, ScenarioError, When};
@@ -24,9 +26,6 @@ pub use scenario::{Scenario, ScenarioError, When};
 pub const REHEARSAL_RUN_ID: &str = "rehearsal";
 /// A rehearsal that needs more steps than this is stuck in a loop: a bug.
 const MAX_STEPS: usize = 5_000_000;
-const DEFAULT_ACK_AFTER_MS: i64 = 120_000;
-/// Owners sign off this long before an item is due, so it is never overdue by a hair.
-const SIGN_OFF_LEAD_MS: i64 = 600_000;
 /// The default rehearsal starts this long before the plan's earliest item.
 const START_LEAD_MS: i64 = 3_600_000;
 
@@ -50,6 +49,8 @@ pub struct Rehearsal {
 /// A thing the driver will do at a time: answer an effect, or act as a person.
 struct Queued {
     input: Input,
+    /// A person's input, given only if still wanted when its time comes.
+    by_crew: bool,
 }
 
 /// A value of an SLI for one version: how it develops.
@@ -68,22 +69,15 @@ struct Driver<'a> {
     seq: u64,
     /// Scenario actions not yet delivered (by index).
     actions_left: BTreeSet<usize>,
-    /// Items the driver already signed (or chose not to).
-    signed: BTreeSet<String>,
-    /// Gates the driver already decided.
-    decided: BTreeSet<String>,
+    /// The plan's people.
+    crew: Crew,
     /// Attempts per step or item, for outcomes that fail only the first few times.
     attempts: BTreeMap<String, u32>,
     stage_entered: BTreeMap<u8, Timestamp>,
-    /// Sign-offs owed, recomputed only when what they depend on changed.
-    sign_offs: Option<Vec<(Timestamp, String, String)>>,
     router_failures_used: Vec<u32>,
     /// SLI → version → its series.
     baselines: BTreeMap<String, BTreeMap<String, Series>>,
     derived_baselines: Vec<String>,
-    absent: BTreeSet<String>,
-    never_ack: BTreeSet<String>,
-    ack_after: i64,
     until: Timestamp,
 }
 
@@ -119,6 +113,7 @@ pub fn rehearse(
         .as_ref()
         .map(|u| u.value)
         .unwrap_or_else(|| latest_offset(&plan));
+    let crew = Crew::new(Arc::clone(&plan), crew_options(scenario));
     let mut driver = Driver {
         scenario,
         engine,
@@ -127,36 +122,12 @@ pub fn rehearse(
         queue: BTreeMap::new(),
         seq: 0,
         actions_left: (0..scenario.actions.len()).collect(),
-        signed: scenario
-            .people
-            .withhold
-            .iter()
-            .map(|w| w.value.clone())
-            .collect(),
-        decided: BTreeSet::new(),
+        crew,
         attempts: BTreeMap::new(),
         stage_entered: BTreeMap::new(),
-        sign_offs: None,
         router_failures_used: vec![0; scenario.router.failures.len()],
         baselines: BTreeMap::new(),
         derived_baselines: Vec::new(),
-        absent: scenario
-            .people
-            .absent
-            .iter()
-            .map(|p| p.value.clone())
-            .collect(),
-        never_ack: scenario
-            .people
-            .never_ack
-            .iter()
-            .map(|p| p.value.clone())
-            .collect(),
-        ack_after: scenario
-            .people
-            .ack_after
-            .map(|d| d.millis() as i64)
-            .unwrap_or(DEFAULT_ACK_AFTER_MS),
         until: start,
         plan,
     };
@@ -176,6 +147,32 @@ pub fn rehearse(
         log: driver.log,
         report,
     })
+}
+
+/// The people as the scenario has them behave.
+fn crew_options(scenario: &Scenario) -> CrewOptions {
+    let names = |list: &[plan::At<String>]| list.iter().map(|p| p.value.clone()).collect();
+    let defaults = CrewOptions::default();
+    CrewOptions {
+        sign_offs: scenario.people.sign_offs,
+        go: scenario.people.go,
+        approve: scenario.people.approve,
+        ack_after_ms: scenario
+            .people
+            .ack_after
+            .map(|d| d.millis())
+            .unwrap_or(defaults.ack_after_ms),
+        absent: names(&scenario.people.absent),
+        never_ack: names(&scenario.people.never_ack),
+        withhold: names(&scenario.people.withhold),
+        // A gate the scenario decides is left to it.
+        decided_elsewhere: scenario
+            .actions
+            .iter()
+            .filter_map(|a| a.decide.as_ref().map(|d| d.gate.clone()))
+            .collect(),
+        ..defaults
+    }
 }
 
 /// The earliest offset the plan schedules anything at (checklists, messages, steps).
@@ -263,31 +260,17 @@ impl Driver<'_> {
 
     fn enqueue(&mut self, at: Timestamp, input: Input) {
         self.seq += 1;
-        self.queue
-            .insert((at.max(self.now), self.seq), Queued { input });
+        self.queue.insert(
+            (at.max(self.now), self.seq),
+            Queued {
+                input,
+                by_crew: false,
+            },
+        );
     }
 
     fn handle(&mut self, input: Input) {
         let records = self.engine.handle(self.now, input);
-        let reschedules = records.iter().any(|r| {
-            matches!(
-                &r.body,
-                RecordBody::Decision(
-                    Decision::RunStarted { .. }
-                        | Decision::Go { .. }
-                        | Decision::NoGo { .. }
-                        | Decision::RollbackStarted { .. }
-                        | Decision::RunEnded { .. }
-                        | Decision::ChecklistItemDone { .. }
-                        | Decision::ChecklistItemWaived { .. }
-                        | Decision::CriterionSignedOff { .. }
-                        | Decision::FollowUpDone { .. }
-                )
-            )
-        });
-        if reschedules {
-            self.sign_offs = None;
-        }
         self.react(&records);
         self.log.extend(records);
     }
@@ -299,7 +282,7 @@ impl Driver<'_> {
                 self.queue.keys().next().map(|(t, _)| *t),
                 self.engine.poll_timeout(),
                 self.next_action_time(),
-                self.next_sign_off_time(),
+                self.crew.next_due(self.engine.state(), self.now),
             ]
             .into_iter()
             .flatten()
@@ -316,14 +299,7 @@ impl Driver<'_> {
                 }
                 let queued = entry.remove();
                 // A person does not acknowledge a page someone else already took.
-                if let Input::Ack { target, .. } = &queued.input
-                    && self
-                        .engine
-                        .state()
-                        .pages
-                        .iter()
-                        .any(|p| &p.id == target && (p.acked_by.is_some() || p.closed.is_some()))
-                {
+                if queued.by_crew && !self.crew.still_wanted(&queued.input, self.engine.state()) {
                     continue;
                 }
                 self.handle(queued.input);
@@ -340,15 +316,14 @@ impl Driver<'_> {
                     self.actions_left.remove(&n);
                     // Checked by `Scenario::check`.
                     if let Ok(input) = action.input(n) {
-                        if let Input::Decide { gate, .. } = &input {
-                            self.decided.insert(gate.clone());
-                        }
                         self.handle(input);
                     }
                 }
             }
-            // 3. owners signing off what is due;
-            self.sign_off_due();
+            // 3. people acting of their own accord (owners signing off what is due);
+            for input in self.crew.due(self.engine.state(), self.now) {
+                self.handle(input);
+            }
             // 4. time itself.
             if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.handle(Input::Tick);
@@ -375,97 +350,26 @@ impl Driver<'_> {
         }
     }
 
-    // === people ===
-
-    fn person_for(&self, role: &str) -> Option<String> {
-        let def = self.plan.roles.iter().find(|r| r.id.as_str() == role)?;
-        let primary = def.primary.value.clone();
-        if !self.absent.contains(&primary) {
-            return Some(primary);
-        }
-        def.backup
-            .as_ref()
-            .map(|b| b.value.clone())
-            .filter(|b| !self.absent.contains(b))
-    }
-
-    /// Items whose sign-off is due: (time, item, owner role).
-    fn sign_offs_pending(&self) -> Vec<(Timestamp, String, String)> {
-        let mut due = Vec::new();
-        if !self.scenario.people.sign_offs {
-            return due;
-        }
-        let state = self.engine.state();
-        if !matches!(state.status, RunStatus::Running) {
-            return due;
-        }
-        for cl in &state.checklists {
-            let Some(at) = cl.due_at else { continue };
-            for item in &cl.items {
-                if item.manual && item.status == ItemStatus::Open && !self.signed.contains(&item.id)
-                {
-                    due.push((
-                        add_ms(at, -SIGN_OFF_LEAD_MS),
-                        item.id.clone(),
-                        item.owner.clone(),
-                    ));
-                }
-            }
-        }
-        if let (Some(success), Some(at)) = (&self.plan.success, state.success.at) {
-            for c in &success.criteria {
-                if c.metric.is_none() && !self.signed.contains(c.id.as_str()) {
-                    due.push((
-                        add_ms(at, -SIGN_OFF_LEAD_MS),
-                        c.id.value.clone(),
-                        c.owner.value.clone(),
-                    ));
-                }
-            }
-        }
-        for f in &state.followups {
-            if let Some(at) = f.due_at
-                && f.done_by.is_none()
-                && !self.signed.contains(&f.id)
-            {
-                due.push((add_ms(at, -SIGN_OFF_LEAD_MS), f.id.clone(), f.owner.clone()));
-            }
-        }
-        due
-    }
-
-    fn next_sign_off_time(&mut self) -> Option<Timestamp> {
-        if self.sign_offs.is_none() {
-            self.sign_offs = Some(self.sign_offs_pending());
-        }
-        self.sign_offs
-            .as_ref()
-            .and_then(|s| s.iter().map(|(t, _, _)| (*t).max(self.now)).min())
-    }
-
-    fn sign_off_due(&mut self) {
-        if self.next_sign_off_time().is_none_or(|t| t > self.now) {
-            return;
-        }
-        for (at, item, role) in self.sign_offs_pending() {
-            if at > self.now {
-                continue;
-            }
-            self.signed.insert(item.clone());
-            self.sign_offs = None;
-            if let Some(person) = self.person_for(&role) {
-                self.handle(Input::SignOff { person, item });
-            }
-        }
-    }
-
-    /// Answers what the engine asked for and plays the people it called on.
+    /// Answers what the engine asked for and plays the people it called on, record by
+    /// record: an effect's answer first, then what people do about it.
     fn react(&mut self, records: &[Record]) {
         for record in records {
             match &record.body {
                 RecordBody::Effect(request) => self.answer(request.id, &request.effect),
-                RecordBody::Decision(decision) => self.respond(decision),
+                RecordBody::Decision(Decision::StageEntered { weight, .. }) => {
+                    self.stage_entered.entry(*weight).or_insert(self.now);
+                }
                 _ => {}
+            }
+            for planned in self.crew.answer(record, self.engine.state(), self.now) {
+                self.seq += 1;
+                self.queue.insert(
+                    (planned.at.max(self.now), self.seq),
+                    Queued {
+                        input: planned.input,
+                        by_crew: true,
+                    },
+                );
             }
         }
     }
@@ -539,7 +443,7 @@ impl Driver<'_> {
                     },
                 );
             }
-            Effect::Page { page, person, .. } => {
+            Effect::Page { .. } => {
                 self.enqueue(
                     now,
                     Input::EffectResult {
@@ -547,87 +451,7 @@ impl Driver<'_> {
                         outcome: EffectOutcome::Done { output: None },
                     },
                 );
-                if !self.never_ack.contains(person) && !self.absent.contains(person) {
-                    let ack = Input::Ack {
-                        person: person.clone(),
-                        target: page.clone(),
-                    };
-                    self.enqueue(add_ms(now, self.ack_after), ack);
-                }
             }
-        }
-    }
-
-    fn respond(&mut self, decision: &Decision) {
-        let now = self.now;
-        match decision {
-            Decision::StageEntered { weight, .. } => {
-                self.stage_entered.entry(*weight).or_insert(now);
-            }
-            Decision::RollCallStarted { step, roles } => {
-                for role in roles {
-                    if let Some(person) = self.person_for(role) {
-                        self.enqueue(
-                            now,
-                            Input::RollCallAnswer {
-                                person,
-                                step: step.clone(),
-                            },
-                        );
-                    }
-                }
-            }
-            Decision::TaskAssigned { task, role, .. } => {
-                if let Some(person) = self.person_for(role) {
-                    self.enqueue(
-                        add_ms(now, self.ack_after),
-                        Input::Ack {
-                            person,
-                            target: task.clone(),
-                        },
-                    );
-                }
-            }
-            Decision::StageAwaitingApproval { role, .. } if self.scenario.people.approve => {
-                if let Some(person) = self.person_for(role) {
-                    let reason = "rehearsal: approved as planned".to_string();
-                    self.enqueue(now, Input::Promote { person, reason });
-                }
-            }
-            Decision::GateOpened {
-                gate,
-                due,
-                authority,
-            } if self.scenario.people.go => {
-                let explicit = self
-                    .scenario
-                    .actions
-                    .iter()
-                    .any(|a| a.decide.as_ref().is_some_and(|d| &d.gate == gate));
-                if explicit || !self.decided.insert(gate.clone()) {
-                    return;
-                }
-                let role = self
-                    .plan
-                    .roles
-                    .iter()
-                    .find(|r| {
-                        r.authorities
-                            .iter()
-                            .any(|a| crate::authority_name(**a) == authority)
-                    })
-                    .map(|r| r.id.value.clone());
-                if let Some(person) = role.and_then(|r| self.person_for(&r)) {
-                    let input = Input::Decide {
-                        person,
-                        gate: gate.clone(),
-                        go: true,
-                        reason: "rehearsal: go as planned".to_string(),
-                    };
-                    self.enqueue(*due, input);
-                }
-            }
-            _ => {}
         }
     }
 

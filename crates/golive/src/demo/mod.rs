@@ -234,6 +234,11 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 },
                 changed = crew_state.changed() => {
                     if changed.is_err() { break; }
+                    // The records of an input are sent before its state: answer them all
+                    // with the state that follows them.
+                    while let Ok(record) = records_rx.try_recv() {
+                        crew.on_record(&record);
+                    }
                     let snapshot = crew_state.borrow_and_update().clone();
                     crew.on_state(&snapshot, crew_clock.now());
                 }
