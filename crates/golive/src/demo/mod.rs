@@ -37,8 +37,9 @@ pub struct Args {
     /// Real seconds the ramp from 5 % to 100 % takes; the plan's clock is scaled to fit.
     #[arg(long, default_value_t = 60.0)]
     pub ramp_seconds: f64,
-    /// Simulated users sending requests through the router (10 requests/s each).
-    #[arg(long, default_value_t = 60)]
+    /// Simulated users sending requests through the router (10 requests/s each). At 5 %
+    /// a few of them use the new version: enough to judge it over two seconds.
+    #[arg(long, default_value_t = 150)]
     pub users: usize,
     /// Keep the run's log in this SQLite file (default: a temporary file, removed after).
     #[arg(long)]
@@ -67,7 +68,8 @@ pub struct Observed {
     pub rule_fired_real: Option<Instant>,
     pub rollback_confirmed_real: Option<Instant>,
     pub fault_injected_real: Option<Instant>,
-    pub ramp_completed: bool,
+    /// The last stage (all users on the new version) was entered.
+    pub reached_full: bool,
     pub success_verdict: Option<String>,
     pub rehearsed: u64,
     pub executed: u64,
@@ -141,7 +143,25 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         .skip(1)
         .map(|s| s.hold.millis())
         .sum();
-    let scale = (ramp_plan_ms as f64 / 1000.0 / args.ramp_seconds.max(1.0)).max(1.0);
+    // The router's telemetry judges over whole real seconds; every hold must outlast its
+    // warm-up (the metric window) with room to judge, so the clock is never faster than
+    // the shortest hold over three windows.
+    let shortest_hold_ms = plan
+        .ramp
+        .iter()
+        .flat_map(|r| r.stages.iter().map(|s| s.hold.millis()))
+        .min()
+        .unwrap_or(0);
+    let fastest = shortest_hold_ms as f64 / (3.0 * wiring::MIN_BUILTIN_WINDOW.as_millis() as f64);
+    let wanted = ramp_plan_ms as f64 / 1000.0 / args.ramp_seconds.max(1.0);
+    let scale = wanted.min(fastest).max(1.0);
+    if scale < wanted {
+        eprintln!(
+            "golive demo: the ramp takes {:.0} s instead of {:.0} s: a faster clock would end a stage before the router's telemetry could judge it",
+            ramp_plan_ms as f64 / 1000.0 / scale,
+            args.ramp_seconds
+        );
+    }
     // The router's telemetry counts whole real seconds; its shortest window, scaled, is what
     // the plan's built-in source judges over (and what the engine's warm-up waits for).
     let window = plan::Dur((wiring::MIN_BUILTIN_WINDOW.as_millis() as f64 * scale) as u64);
@@ -311,7 +331,7 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                         .rollback
                         .as_ref()
                         .is_some_and(|r| r.confirmed_at.is_some() && r.cursor >= r.steps.len());
-                    let succeeded = seen.ramp_completed && snapshot.success.evaluated;
+                    let succeeded = seen.reached_full && snapshot.success.evaluated;
                     if rolled_back_and_settled
                         || succeeded
                         || snapshot.ended_at.is_some()
@@ -412,7 +432,7 @@ fn note(seen: &mut Observed, record: &Record) {
                 seen.rollback_plan_ms = Some(*duration_ms);
                 seen.rollback_budget_ms = Some(*budget_ms);
             }
-            Decision::RampCompleted { .. } => seen.ramp_completed = true,
+            Decision::StageEntered { weight: 100, .. } => seen.reached_full = true,
             Decision::SuccessEvaluated { verdict, .. } => {
                 seen.success_verdict = Some(format!("{verdict:?}").to_lowercase())
             }

@@ -292,8 +292,8 @@ impl Report {
         };
         let outcome = if state.rollback.is_some() {
             "rolled back".to_owned()
-        } else if seen.ramp_completed {
-            "ramp completed".to_owned()
+        } else if seen.reached_full {
+            "reached 100 %".to_owned()
         } else {
             match ending {
                 Ending::Finished { status } => status.clone(),
@@ -356,7 +356,7 @@ impl Report {
                 .zip(self.rollback_budget_ms)
                 .is_some_and(|(took, budget)| took <= budget)
         } else {
-            self.outcome == "ramp completed"
+            self.outcome == "reached 100 %"
         }
     }
 
