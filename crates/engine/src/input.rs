@@ -25,6 +25,12 @@ pub enum Input {
     EffectOutcomeUnknown {
         id: u64,
     },
+    /// The shell restarted and runs these idempotent effects again (same ids). Every
+    /// effect still out gets its full time again from now, so the time the shell was down
+    /// fails none of them. Given first after a restart (see `Engine::restart_inputs`).
+    Restarted {
+        retrying: Vec<u64>,
+    },
     /// Readings of SLIs per version. `query` names the `QueryMetrics` effect they answer
     /// (none for pushed samples).
     MetricSamples {
@@ -127,6 +133,7 @@ impl Input {
             Input::Tick => "tick",
             Input::EffectResult { .. } => "effect_result",
             Input::EffectOutcomeUnknown { .. } => "effect_outcome_unknown",
+            Input::Restarted { .. } => "restarted",
             Input::MetricSamples { .. } => "metric_samples",
             Input::Alert { .. } => "alert",
             Input::SignOff { .. } => "sign_off",

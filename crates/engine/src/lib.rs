@@ -491,7 +491,8 @@ impl Engine {
     }
 
     /// Effects requested but with no result recorded. After a crash the shell retries the
-    /// idempotent ones (same id) and reports the others with `Input::EffectOutcomeUnknown`.
+    /// idempotent ones (same id) and reports the others with `Input::EffectOutcomeUnknown`;
+    /// [`Engine::restart_inputs`] says what to hand the engine first.
     pub fn pending_effects(&self) -> Vec<EffectRequest> {
         self.state
             .pending
@@ -510,6 +511,30 @@ impl Engine {
                 _ => p.request.clone(),
             })
             .collect()
+    }
+
+    /// What a shell that restarted hands the engine first: `Restarted`, naming the
+    /// idempotent effects it runs again (every effect still out gets its full time again,
+    /// so the downtime fails none of them), then `EffectOutcomeUnknown` for each of the
+    /// others (a person settles those).
+    pub fn restart_inputs(&self) -> Vec<Input> {
+        let pending = self.pending_effects();
+        let retrying: Vec<u64> = pending
+            .iter()
+            .filter(|p| p.idempotent)
+            .map(|p| p.id)
+            .collect();
+        let mut inputs = Vec::new();
+        if !pending.is_empty() {
+            inputs.push(Input::Restarted { retrying });
+        }
+        inputs.extend(
+            pending
+                .iter()
+                .filter(|p| !p.idempotent)
+                .map(|p| Input::EffectOutcomeUnknown { id: p.id }),
+        );
+        inputs
     }
 
     /// Applies one input at `now` and returns the records to append to the log, in order.
@@ -869,6 +894,7 @@ impl Engine {
             Input::Tick => Ok(Actor::Schedule),
             Input::EffectResult { id, outcome } => self.on_effect_result(out, *id, outcome),
             Input::EffectOutcomeUnknown { id } => self.on_effect_unknown(out, *id),
+            Input::Restarted { retrying } => self.on_restarted(out, retrying),
             Input::MetricSamples { query, samples } => self.on_samples(out, *query, samples),
             Input::Alert {
                 name,
@@ -1015,6 +1041,31 @@ impl Engine {
             other => self.effect_succeeded(out, actor.clone(), id, pending, other),
         }
         Ok(actor)
+    }
+
+    fn on_restarted(&mut self, out: &mut Out, retrying: &[u64]) -> Result<Actor, String> {
+        if let Some(id) = retrying.iter().find(|id| {
+            self.state
+                .pending
+                .get(id)
+                .is_none_or(|p| !p.request.idempotent)
+        }) {
+            return Err(format!(
+                "effect {id} is not an idempotent effect waiting for a result; only those are retried"
+            ));
+        }
+        // Every effect still out gets its full time again: the retried ones run anew, and
+        // the others are about to be reported as of unknown outcome — none of them may fail
+        // for the time the shell was down.
+        for p in self.state.pending.values_mut() {
+            if p.deadline.is_some() {
+                p.deadline = Some(add_ms(
+                    out.now,
+                    p.request.timeout_ms as i64 + EFFECT_GRACE_MS,
+                ));
+            }
+        }
+        Ok(Actor::System)
     }
 
     fn on_effect_unknown(&mut self, out: &mut Out, id: u64) -> Result<Actor, String> {

@@ -533,3 +533,74 @@ fn a_reading_asked_before_a_stage_counts_for_the_time_it_was_asked() {
     let latest = &live.engine.state().latest["error_rate/canary"];
     assert_eq!(latest.at, t0());
 }
+
+// === restarts ===
+
+#[test]
+fn a_restarted_shell_does_not_fail_effects_for_the_time_it_was_down() {
+    // A rehearsal up to the moment the smoke test's probe goes out (T+0:20); then the shell
+    // is down for 15 minutes, far past the probe's timeout (30 s) and grace (5 s).
+    let plan = common::small_plan();
+    let r = common::rehearse_text(&plan, "env: staging\n");
+    let probe = r
+        .log
+        .iter()
+        .position(|x| matches!(&x.body, RecordBody::Effect(e) if matches!(&e.effect, Effect::RunProbe { target, .. } if target == "smoke")))
+        .unwrap();
+    let end = probe
+        + r.log[probe..]
+            .iter()
+            .position(|x| matches!(x.body, RecordBody::Input(_) | RecordBody::Refused { .. }))
+            .unwrap();
+    let prefix = &r.log[..end];
+    let back = r.log[probe].at + SignedDuration::from_mins(15);
+    let replay = || {
+        Engine::replay(
+            Arc::clone(&plan),
+            "staging",
+            engine::rehearsal::REHEARSAL_RUN_ID,
+            prefix,
+        )
+        .unwrap()
+    };
+
+    // Fed time alone, the engine counts the probe as timed out and halts the timeline.
+    let mut blind = replay();
+    let out = blind.handle(back, Input::Tick);
+    assert!(out.iter().any(|x| matches!(&x.body, RecordBody::Decision(Decision::StepFailed { step, .. }) if step == "smoke")));
+
+    // Told of the restart first, it gives the retried probe its full time again.
+    let mut engine = replay();
+    let inputs = engine.restart_inputs();
+    let probe_id = match &r.log[probe].body {
+        RecordBody::Effect(e) => e.id,
+        _ => unreachable!(),
+    };
+    assert!(matches!(&inputs[0], Input::Restarted { retrying } if retrying.contains(&probe_id)));
+    for input in inputs {
+        let out = engine.handle(back, input);
+        assert!(
+            !out.iter().any(|x| matches!(
+                &x.body,
+                RecordBody::Decision(Decision::EffectTimedOut { .. } | Decision::StepFailed { .. })
+            )),
+            "{out:#?}"
+        );
+    }
+    let out = engine.handle(
+        back + SignedDuration::from_millis(300),
+        Input::EffectResult {
+            id: probe_id,
+            outcome: EffectOutcome::Done { output: None },
+        },
+    );
+    assert!(out.iter().any(|x| matches!(&x.body, RecordBody::Decision(Decision::StepDone { step, .. }) if step == "smoke")));
+    // Only idempotent effects that are still out may be named as retried.
+    let refused = engine.handle(
+        back + SignedDuration::from_secs(1),
+        Input::Restarted {
+            retrying: vec![probe_id],
+        },
+    );
+    assert!(matches!(&refused[0].body, RecordBody::Refused { .. }));
+}

@@ -32,6 +32,8 @@ enum Step {
     SignAll,
     Person(usize, u8, usize),
     Alert(usize, bool, u8),
+    /// The shell restarts: what `Engine::restart_inputs` says to hand it.
+    Restart,
 }
 
 const PEOPLE: &[&str] = &[
@@ -76,6 +78,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => Just(Step::SignAll),
         6 => (0..PEOPLE.len(), 0u8..11, 0..TARGETS.len()).prop_map(|(p, k, t)| Step::Person(p, k, t)),
         1 => (0..ALERTS.len(), any::<bool>(), 0u8..3).prop_map(|(a, f, n)| Step::Alert(a, f, n)),
+        1 => Just(Step::Restart),
     ]
 }
 
@@ -90,6 +93,7 @@ fn input_for(engine: &Engine, step: &Step) -> Vec<Input> {
     let person = |i: usize| PEOPLE[i % PEOPLE.len()].to_string();
     match step {
         Step::Tick => vec![Input::Tick],
+        Step::Restart => engine.restart_inputs(),
         Step::AnswerAll => {
             let mut inputs: Vec<Input> = pending
                 .iter()
