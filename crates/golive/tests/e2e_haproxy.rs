@@ -180,9 +180,9 @@ async fn haproxy_ramp_advances_on_prometheus_then_rolls_back_a_failing_canary() 
         summarize(&events)
     );
     eprintln!(
-        "haproxy e2e: fault → rule firing {:?}, fault → rollback confirmed {:?}",
-        at(&firing).duration_since(fault_at),
-        confirmed_at.duration_since(fault_at),
+        "haproxy e2e: fault → rule firing {:.2} s, fault → rollback confirmed {:.2} s",
+        at(&firing).duration_since(fault_at).as_secs_f64(),
+        confirmed_at.duration_since(fault_at).as_secs_f64(),
     );
 
     golive.stop().await;

@@ -239,9 +239,9 @@ async fn nginx_ramp_advances_on_prometheus_then_rolls_back_a_failing_canary() {
         summarize(&events)
     );
     eprintln!(
-        "nginx e2e: fault → rule firing {:?}, fault → rollback confirmed {:?}; requests without an answer over 3 reloads: {}",
-        at(&firing).duration_since(fault_at),
-        confirmed_at.duration_since(fault_at),
+        "nginx e2e: fault → rule firing {:.2} s, fault → rollback confirmed {:.2} s; requests without an answer over 3 reloads: {}",
+        at(&firing).duration_since(fault_at).as_secs_f64(),
+        confirmed_at.duration_since(fault_at).as_secs_f64(),
         stats.lost,
     );
 
