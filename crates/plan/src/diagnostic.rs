@@ -160,6 +160,9 @@ codes! {
     StageHoldMismatch = "stage-hold-mismatch", Warning;
     /// Some ramp stages have a time (`not_before`) and this one has none.
     StageWithoutTime = "stage-without-time", Warning;
+    /// A ramp's warm-up is shorter than its metric source's window, or longer than a
+    /// stage's hold.
+    WarmupMismatch = "warmup-mismatch", Warning;
     /// A timeline `traffic` step sets a weight no ramp stage has.
     TrafficNotAStage = "traffic-not-a-stage", Warning;
     /// A timeline `traffic` step's time contradicts the ramp's schedule.

@@ -1,13 +1,14 @@
 //! Ramp stages that their holds or the timeline contradict.
 
 use crate::diagnostic::{Code, Sink};
-use crate::model::Plan;
+use crate::model::{Plan, Ramp};
 use crate::schedule::{add, stage_starts};
 use crate::units::Dur;
 use crate::validate::place;
 
 pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     let Some(ramp) = &plan.ramp else { return };
+    warmup(plan, ramp, sink);
     let starts = stage_starts(ramp);
     let timed = ramp
         .stages
@@ -129,6 +130,71 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
                         "move the step to the stage's start, or lengthen the stage's hold",
                     );
             }
+        }
+    }
+}
+
+/// A warm-up shorter than an environment's metric window lets rules act on the window a
+/// weight change emptied; a stage's hold shorter than its warm-up really lasts the warm-up.
+fn warmup(plan: &Plan, ramp: &Ramp, sink: &mut Sink<'_>) {
+    // The window each environment's metric source judges over, each source once.
+    let mut windows: Vec<(String, String, Dur)> = Vec::new();
+    for env in &plan.environments {
+        let source = match &env.metric_source {
+            Some(id) => plan.metric_sources.iter().find(|m| m.id.value == id.value),
+            None if plan.metric_sources.len() == 1 => plan.metric_sources.first(),
+            None => None,
+        };
+        if let Some(source) = source
+            && let Some(window) = source.window()
+            && !windows.iter().any(|(_, s, _)| *s == source.id.value)
+        {
+            windows.push((env.id.value.clone(), source.id.value.clone(), window));
+        }
+    }
+    if let Some(explicit) = &ramp.warmup {
+        for (env, source, window) in &windows {
+            if explicit.value < *window {
+                sink.report(
+                    Code::WarmupMismatch,
+                    explicit.loc,
+                    format!(
+                        "the ramp warms up for {}, but environment `{env}` reads metric source `{source}` over {window}: until the window has filled after a weight change, ratio SLIs can read no data and rules act on it",
+                        explicit.value
+                    ),
+                    format!(
+                        "set `warmup: {window}`, or leave it out: it defaults to the metric source's window"
+                    ),
+                );
+            }
+        }
+    }
+    let longest = match &ramp.warmup {
+        Some(explicit) => Some((explicit.value, "`ramp.warmup`".to_string())),
+        None => windows
+            .iter()
+            .max_by_key(|(_, _, w)| *w)
+            .map(|(env, source, w)| {
+                (
+                    *w,
+                    format!("the window of `{source}` (environment `{env}`)"),
+                )
+            }),
+    };
+    let Some((warmup, because)) = longest else {
+        return;
+    };
+    for stage in &ramp.stages {
+        if stage.hold.value < warmup {
+            sink.report(
+                Code::WarmupMismatch,
+                place(stage.hold.loc, stage.loc),
+                format!(
+                    "stage {}% holds {}, but it warms up for {warmup} ({because}): the hold lasts {warmup}",
+                    stage.weight.value, stage.hold.value
+                ),
+                format!("hold the stage for at least {warmup}, or shorten the warm-up"),
+            );
         }
     }
 }
