@@ -50,6 +50,7 @@ const SOURCES: &str = r#"metric_sources:
   - id: prometheus
     prometheus:
       url: ${prometheus_url}
+      window: 5s
   - id: alertmanager
     alertmanager: { rule_label: golive_rule }
 "#;
