@@ -30,6 +30,7 @@
 
 pub mod config;
 pub mod demo_service;
+mod drain;
 mod health;
 mod metrics;
 mod pool;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,12 +19,12 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::Authority;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Bucketing, RouterConfig};
+use crate::drain::Drain;
 use crate::pool::{ConnectionPool, PoolError};
 use crate::routing::{WeightTable, bucket_of_key, bucket_of_sequence};
 use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
@@ -424,28 +423,27 @@ async fn serve<S, F>(
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
     let (http1, http2) = (Arc::new(http1), Arc::new(http2));
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     // Latency matters more than packet count for a proxy.
                     let _ = stream.set_nodelay(true);
-                    let watcher = graceful.watcher();
                     let service = make_service(peer);
                     let (http1, http2) = (http1.clone(), http2.clone());
+                    let drain = drain.clone();
                     tokio::spawn(async move {
                         // Each protocol's connection is boxed on its own, so an HTTP/1.1
                         // connection (the usual case) does not carry HTTP/2's larger state:
                         // about 2 KB less per open connection than one future for both.
                         let io = TokioIo::new(stream);
-                        let connection: Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>> =
-                            match tokio::time::timeout(PREFACE_WAIT, speaks_http2(io.inner())).await {
-                                Ok(Ok(true)) => Box::pin(watcher.watch(http2.serve_connection(io, service))),
-                                Ok(Ok(false)) => Box::pin(watcher.watch(http1.serve_connection(io, service))),
-                                Ok(Err(_)) | Err(_) => return,
-                            };
-                        if let Err(error) = connection.await {
+                        let ended = match tokio::time::timeout(PREFACE_WAIT, speaks_http2(io.inner())).await {
+                            Ok(Ok(true)) => drain.watch(Box::pin(http2.serve_connection(io, service))).await,
+                            Ok(Ok(false)) => drain.watch(Box::pin(http1.serve_connection(io, service))).await,
+                            Ok(Err(_)) | Err(_) => return,
+                        };
+                        if let Err(error) = ended {
                             tracing::debug!(%peer, %error, "client connection ended with an error");
                         }
                     });
@@ -461,7 +459,7 @@ async fn serve<S, F>(
     }
     drop(listener);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = drain.drain() => {}
         _ = tokio::time::sleep(GRACEFUL_SHUTDOWN) => {
             tracing::warn!("connections still open after the graceful shutdown period");
         }
@@ -508,7 +506,9 @@ async fn tick_every_second(shared: Arc<Shared>, mut shutdown: watch::Receiver<bo
 }
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 6] = [
+/// A `static`, not a `const`: a `const` array of header names is built and dropped again
+/// at every use.
+static HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -517,8 +517,32 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::UPGRADE,
 ];
 
+/// The index in [`HOP_BY_HOP`] of `name`, if it is one of them.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    match name.as_str() {
+        "connection" => Some(0),
+        "keep-alive" => Some(1),
+        "proxy-connection" => Some(2),
+        "te" => Some(3),
+        "trailer" => Some(4),
+        "upgrade" => Some(5),
+        _ => None,
+    }
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(connection) = headers.remove(header::CONNECTION) {
+    // One pass over the names, comparing without hashing, finds which are present: usually
+    // none in a request and only `Connection: keep-alive` in a response, so most lookups
+    // by name (each a hash and a probe) are skipped.
+    let mut present = [false; HOP_BY_HOP.len()];
+    for name in headers.keys() {
+        if let Some(index) = hop_by_hop_index(name) {
+            present[index] = true;
+        }
+    }
+    if present[0]
+        && let Some(connection) = headers.remove(header::CONNECTION)
+    {
         // Headers named in `Connection` are hop-by-hop too. The usual tokens (`close`,
         // `keep-alive`) are skipped without building a header name.
         for token in connection.as_bytes().split(|byte| *byte == b',') {
@@ -531,8 +555,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
-    for name in &HOP_BY_HOP[1..] {
-        headers.remove(name);
+    for (name, present) in HOP_BY_HOP.iter().zip(present).skip(1) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -626,11 +652,14 @@ async fn proxy(
             parts.headers.insert(header::HOST, host);
         }
     }
-    // Backends get the origin form (`/path?query`) over HTTP/1.1.
-    parts.uri = match parts.uri.into_parts().path_and_query {
-        Some(path_and_query) => Uri::from(path_and_query),
-        None => Uri::from_static("/"),
-    };
+    // Backends get the origin form (`/path?query`) over HTTP/1.1; an HTTP/1.1 request
+    // usually has it already.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = match parts.uri.into_parts().path_and_query {
+            Some(path_and_query) => Uri::from(path_and_query),
+            None => Uri::from_static("/"),
+        };
+    }
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
 
@@ -741,5 +770,36 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn hop_by_hop_names_are_found_at_their_index() {
+        for (index, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(index), "{name}");
+        }
+        assert_eq!(hop_by_hop_index(&header::HOST), None);
+        assert_eq!(
+            hop_by_hop_index(&HeaderName::from_static("x-upgrade")),
+            None
+        );
+    }
+
+    #[test]
+    fn every_hop_by_hop_header_is_stripped_with_all_its_values() {
+        let mut headers = HeaderMap::new();
+        for name in ["te", "trailer", "upgrade", "proxy-connection", "keep-alive"] {
+            headers.append(name, HeaderValue::from_static("a"));
+            headers.append(name, HeaderValue::from_static("b"));
+        }
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.keys().collect::<Vec<_>>(), ["x-kept"]);
+
+        let mut untouched = HeaderMap::new();
+        untouched.insert(header::HOST, HeaderValue::from_static("example"));
+        untouched.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        let before = untouched.clone();
+        strip_hop_by_hop(&mut untouched);
+        assert_eq!(untouched, before);
     }
 }
