@@ -980,6 +980,7 @@ impl Engine {
                         what: format!("{id}: {}", c.title.value),
                         verdict: Verdict::Inconclusive,
                         detail: reason.replacen("cannot be verified", "cannot be judged", 1),
+                        unmeasurable: true,
                     });
                     continue;
                 }
@@ -1017,6 +1018,7 @@ impl Engine {
                 what: format!("{id}: {}", c.title.value),
                 verdict,
                 detail,
+                unmeasurable: false,
             });
         }
         let verdict = if judgements.iter().any(|j| j.verdict == Verdict::Fail) {

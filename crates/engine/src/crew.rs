@@ -16,7 +16,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use plan::{Authority, Plan};
 
-use crate::record::{Decision, Record, RecordBody};
+use crate::record::{Decision, Judgement, Record, RecordBody, Verdict};
 use crate::state::{ItemStatus, RunState, RunStatus, StepStatus};
 use crate::{Effect, Input, Resolution, add_ms};
 
@@ -225,6 +225,16 @@ impl Crew {
                             });
                         }
                     }
+                    Decision::StageGates {
+                        weight,
+                        verdict: Verdict::Inconclusive,
+                        judgements,
+                        ..
+                    } => {
+                        if let Some(input) = self.waive_stage_gates(*weight, judgements) {
+                            at_once(input);
+                        }
+                    }
                     Decision::ChecklistItemFailed { item, reason, .. } => {
                         if let Some(input) = self.waive_item(state, item, reason) {
                             at_once(input);
@@ -268,6 +278,29 @@ impl Crew {
             person: self.holder_of(Authority::Waive)?,
             item: item.to_string(),
             reason: format!("cannot be verified {place} ({reason})"),
+        })
+    }
+
+    /// A waiver of a stage's gates when every gate that is not passing cannot be judged in
+    /// this environment at all, when the crew gives those. A gate that could be measured
+    /// but has no reading yet, or fails, is never waived.
+    fn waive_stage_gates(&mut self, weight: u8, judgements: &[Judgement]) -> Option<Input> {
+        let place = self.options.waive_unverifiable.clone()?;
+        let unjudged: Vec<&str> = judgements
+            .iter()
+            .filter(|j| j.verdict != Verdict::Pass)
+            .map(|j| (j.unmeasurable).then_some(j.what.as_str()))
+            .collect::<Option<_>>()?;
+        if unjudged.is_empty() || !self.acted.insert(format!("waive/stage:{weight}")) {
+            return None;
+        }
+        Some(Input::Waive {
+            person: self.holder_of(Authority::Waive)?,
+            item: format!("stage:{weight}"),
+            reason: format!(
+                "cannot be judged {place}: {} (every other gate passes)",
+                unjudged.join(", ")
+            ),
         })
     }
 

@@ -644,6 +644,7 @@ impl Engine {
             if let Some(condition) = &gate.metric {
                 let version = self.canary_group();
                 let latest = self.state.latest.get(&key(&condition.sli, version));
+                let mut unmeasurable = false;
                 let (verdict, detail) = match latest {
                     Some(l) if entered.is_some_and(|e| l.at >= e) => match l.value {
                         Some(v) if condition.comparison.holds(v, condition.threshold.value) => (
@@ -659,15 +660,24 @@ impl Engine {
                             l.reason.clone().unwrap_or_else(|| "no data".to_string()),
                         ),
                     },
-                    _ => (
-                        Verdict::Inconclusive,
-                        "no reading during this stage".to_string(),
-                    ),
+                    _ => match self.unmeasurable(&condition.sli, version) {
+                        Some(reason) => {
+                            unmeasurable = true;
+                            let reason =
+                                reason.replacen("cannot be verified", "cannot be judged", 1);
+                            (Verdict::Inconclusive, reason)
+                        }
+                        None => (
+                            Verdict::Inconclusive,
+                            "no reading during this stage".to_string(),
+                        ),
+                    },
                 };
                 judgements.push(Judgement {
                     what: condition.value.to_string(),
                     verdict,
                     detail,
+                    unmeasurable,
                 });
             }
             if let Some(checklist) = &gate.checklist {
@@ -680,6 +690,7 @@ impl Engine {
                     what: format!("checklist {}", checklist.value),
                     verdict,
                     detail,
+                    unmeasurable: false,
                 });
             }
         }

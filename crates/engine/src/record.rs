@@ -79,6 +79,10 @@ pub struct Judgement {
     pub what: String,
     pub verdict: Verdict,
     pub detail: String,
+    /// The condition cannot be judged in this environment at all (its metric source has
+    /// no query for the SLI): inconclusive for good, whatever the wait.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasurable: bool,
 }
 
 /// Everything the engine decides. Each says enough to explain itself in a report.

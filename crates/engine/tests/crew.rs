@@ -288,3 +288,71 @@ fn a_step_of_unknown_outcome_is_retried_once_by_a_crew_that_does_so() {
     );
     assert!(demo.due(engine.state(), now).is_empty(), "once");
 }
+
+#[test]
+fn gates_this_environment_cannot_judge_are_waived_only_when_every_other_gate_passes() {
+    // The first stage also gates on `cpu`, which the `local` environment's built-in source
+    // cannot read.
+    let plan = common::small_plan_with(&[(
+        "      gates:\n        - metric: error_rate < 0.5%\n    - weight: 50\n",
+        "      gates:\n        - metric: error_rate < 0.5%\n        - metric: cpu < 80%\n    - weight: 50\n",
+    )]);
+    let waivers = |log: &[Record]| -> Vec<String> {
+        log.iter()
+            .filter_map(|r| match &r.body {
+                RecordBody::Decision(Decision::StageGatesWaived { weight, reason, .. }) => {
+                    Some(format!("{weight}: {reason}"))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+
+    let (engine, log) = run(
+        &plan,
+        "local",
+        demo_options(),
+        at("2025-08-30T12:00:00Z"),
+        0.01,
+    );
+    assert_eq!(
+        waivers(&log),
+        vec!["10: cannot be judged on this test machine: cpu < 80% (every other gate passes)"]
+    );
+    let judged = log.iter().find_map(|r| match &r.body {
+        RecordBody::Decision(Decision::StageGates { judgements, .. }) => Some(judgements.clone()),
+        _ => None,
+    });
+    let cpu = judged
+        .unwrap()
+        .into_iter()
+        .find(|j| j.what == "cpu < 80%")
+        .unwrap();
+    assert!(cpu.unmeasurable);
+    assert_eq!(
+        cpu.detail,
+        "cannot be judged in environment `local`: SLI `cpu` has no query for metric source `builtin`"
+    );
+    assert_eq!(engine.state().status.as_str(), "completed");
+
+    // The canary's error rate fails its gate: nothing is waived, the ramp stays at 10 %.
+    let (engine, log) = run(
+        &plan,
+        "local",
+        demo_options(),
+        at("2025-08-23T12:00:00Z"),
+        0.7,
+    );
+    assert!(waivers(&log).is_empty(), "{:?}", waivers(&log));
+    assert_eq!(engine.state().ramp.weight, 10);
+
+    // The rehearsal's crew waives no gate.
+    let (_, log) = run(
+        &plan,
+        "local",
+        CrewOptions::default(),
+        at("2025-08-23T12:00:00Z"),
+        0.01,
+    );
+    assert!(waivers(&log).is_empty());
+}

@@ -65,7 +65,7 @@ pub struct Observed {
     pub rules_fired: Vec<(Timestamp, String, Option<f64>)>,
     pub rollback_plan_ms: Option<u64>,
     pub rollback_budget_ms: Option<u64>,
-    pub rule_fired_real: Option<Instant>,
+    pub rollback_decided_real: Option<Instant>,
     pub rollback_confirmed_real: Option<Instant>,
     pub fault_injected_real: Option<Instant>,
     /// The last stage (all users on the new version) was entered.
@@ -411,7 +411,7 @@ fn note(seen: &mut Observed, record: &Record) {
                 if seen.weights.last().is_none_or(|(_, w)| *w != canary) {
                     seen.weights.push((at, canary));
                 }
-                if seen.rule_fired_real.is_some()
+                if seen.rollback_decided_real.is_some()
                     && canary == 0
                     && seen.rollback_confirmed_real.is_none()
                 {
@@ -420,8 +420,10 @@ fn note(seen: &mut Observed, record: &Record) {
             }
             Decision::RuleFiring { rule, value, .. } => {
                 seen.rules_fired.push((at, rule.clone(), *value));
-                if seen.rule_fired_real.is_none() {
-                    seen.rule_fired_real = Some(Instant::now());
+            }
+            Decision::RollbackStarted { .. } => {
+                if seen.rollback_decided_real.is_none() {
+                    seen.rollback_decided_real = Some(Instant::now());
                 }
             }
             Decision::RollbackConfirmed {

@@ -211,8 +211,27 @@ pub fn headline(record: &Record) -> Option<String> {
             stage + 1
         ),
         Decision::StageGates {
-            weight, verdict, ..
-        } => format!("  gates at {weight} %: {verdict:?}"),
+            weight,
+            verdict,
+            judgements,
+            ..
+        } => {
+            let open: Vec<String> = judgements
+                .iter()
+                .filter(|j| j.verdict != engine::Verdict::Pass)
+                .map(|j| format!("{} ({})", j.what, j.detail))
+                .collect();
+            if open.is_empty() {
+                format!("  gates at {weight} %: {verdict:?}")
+            } else if *verdict == engine::Verdict::Pass {
+                format!("  gates at {weight} %: Pass (waived: {})", open.join("; "))
+            } else {
+                format!("  gates at {weight} %: {verdict:?}: {}", open.join("; "))
+            }
+        }
+        Decision::StageGatesWaived { weight, reason, .. } => {
+            format!("~ gates at {weight} % waived: {reason}")
+        }
         Decision::RampPaused { reason } => format!("‖ ramp paused: {reason}"),
         Decision::RampResumed { reason } => format!("▶ ramp resumed: {reason}"),
         Decision::RampCompleted { weight } => format!("✓ ramp complete at {weight} %"),
@@ -263,7 +282,7 @@ pub struct Report {
     pub served_by_new_version: u64,
     pub rollback_plan_ms: Option<u64>,
     pub rollback_budget_ms: Option<u64>,
-    pub rollback_real_ms_from_rule: Option<f64>,
+    pub rollback_real_ms_from_decision: Option<f64>,
     pub rollback_real_ms_from_fault: Option<f64>,
     /// User requests the new version served after the router confirmed the rollback
     /// (requests already in flight at that moment).
@@ -335,8 +354,8 @@ impl Report {
             served_by_new_version: load.served_by_canary.load(Ordering::Relaxed),
             rollback_plan_ms: seen.rollback_plan_ms,
             rollback_budget_ms: seen.rollback_budget_ms,
-            rollback_real_ms_from_rule: ms_between(
-                seen.rule_fired_real,
+            rollback_real_ms_from_decision: ms_between(
+                seen.rollback_decided_real,
                 seen.rollback_confirmed_real,
             ),
             rollback_real_ms_from_fault: ms_between(
@@ -416,10 +435,10 @@ impl Report {
                     "          {after} user request(s) reached the new version after the confirmation (in flight before it)"
                 );
             }
-            if let Some(ms) = self.rollback_real_ms_from_rule {
+            if let Some(ms) = self.rollback_real_ms_from_decision {
                 let _ = writeln!(
                     out,
-                    "          {ms:.1} ms of real time from the rule firing to the router's confirmation"
+                    "          {ms:.1} ms of real time from the rollback decision to the router's confirmation"
                 );
             }
         }
