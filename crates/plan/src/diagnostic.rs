@@ -163,6 +163,9 @@ codes! {
     /// A ramp's warm-up is shorter than its metric source's window, or longer than a
     /// stage's hold.
     WarmupMismatch = "warmup-mismatch", Warning;
+    /// A stage gate on an SLI that an environment's metric source has no query for: the
+    /// ramp cannot pass that stage there without a waiver.
+    GateUnmeasurable = "gate-unmeasurable", Warning;
     /// A timeline `traffic` step sets a weight no ramp stage has.
     TrafficNotAStage = "traffic-not-a-stage", Warning;
     /// A timeline `traffic` step's time contradicts the ramp's schedule.

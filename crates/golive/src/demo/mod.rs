@@ -421,10 +421,8 @@ fn note(seen: &mut Observed, record: &Record) {
             Decision::RuleFiring { rule, value, .. } => {
                 seen.rules_fired.push((at, rule.clone(), *value));
             }
-            Decision::RollbackStarted { .. } => {
-                if seen.rollback_decided_real.is_none() {
-                    seen.rollback_decided_real = Some(Instant::now());
-                }
+            Decision::RollbackStarted { .. } if seen.rollback_decided_real.is_none() => {
+                seen.rollback_decided_real = Some(Instant::now());
             }
             Decision::RollbackConfirmed {
                 duration_ms,

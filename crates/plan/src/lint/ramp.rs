@@ -1,14 +1,17 @@
 //! Ramp stages that their holds or the timeline contradict.
 
 use crate::diagnostic::{Code, Sink};
-use crate::model::{Plan, Ramp};
+use crate::model::{Environment, MetricSource, Plan, Ramp};
 use crate::schedule::{add, stage_starts};
+use crate::span::At;
+use crate::units::Condition;
 use crate::units::Dur;
 use crate::validate::place;
 
 pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     let Some(ramp) = &plan.ramp else { return };
     warmup(plan, ramp, sink);
+    unmeasurable_gates(plan, ramp, sink);
     let starts = stage_starts(ramp);
     let timed = ramp
         .stages
@@ -134,18 +137,68 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     }
 }
 
+/// The metric source an environment judges with: the one it names, or the plan's only one.
+fn source_of<'p>(plan: &'p Plan, env: &Environment) -> Option<&'p At<MetricSource>> {
+    match &env.metric_source {
+        Some(id) => plan.metric_sources.iter().find(|m| m.id.value == id.value),
+        None if plan.metric_sources.len() == 1 => plan.metric_sources.first(),
+        None => None,
+    }
+}
+
+/// Metric gates an environment can never judge: the run stops at that stage there until
+/// someone waives its gates. One warning per environment and stage.
+fn unmeasurable_gates(plan: &Plan, ramp: &Ramp, sink: &mut Sink<'_>) {
+    for env in &plan.environments {
+        let Some(source) = source_of(plan, env) else {
+            continue;
+        };
+        for stage in &ramp.stages {
+            let blind: Vec<&At<Condition>> = stage
+                .gates
+                .iter()
+                .filter_map(|g| g.metric.as_ref())
+                .filter(|m| {
+                    plan.slis.iter().any(|sli| {
+                        sli.id.value == m.sli && !sli.queries.contains_key(&source.id.value)
+                    })
+                })
+                .collect();
+            let Some(first) = blind.first() else {
+                continue;
+            };
+            let list: Vec<String> = blind.iter().map(|m| format!("`{}`", m.value)).collect();
+            let slis: Vec<String> = blind.iter().map(|m| format!("`{}`", m.sli)).collect();
+            let weight = stage.weight.value;
+            sink.report(
+                Code::GateUnmeasurable,
+                place(first.loc, stage.loc),
+                format!(
+                    "in environment `{}`, the {weight}% stage's gate{} {} cannot be judged: metric source `{}` has no query for {}; the ramp stops at {weight}% there until someone waives the stage's gates",
+                    env.id.value,
+                    if blind.len() > 1 { "s" } else { "" },
+                    list.join(", "),
+                    source.id.value,
+                    slis.join(", ")
+                ),
+                format!(
+                    "add a `{}` query to {}, or in `{}` waive the stage when it holds (`golive waive stage:{weight} --reason ... --as ...`)",
+                    source.id.value,
+                    slis.join(", "),
+                    env.id.value
+                ),
+            );
+        }
+    }
+}
+
 /// A warm-up shorter than an environment's metric window lets rules act on the window a
 /// weight change emptied; a stage's hold shorter than its warm-up really lasts the warm-up.
 fn warmup(plan: &Plan, ramp: &Ramp, sink: &mut Sink<'_>) {
     // The window each environment's metric source judges over, each source once.
     let mut windows: Vec<(String, String, Dur)> = Vec::new();
     for env in &plan.environments {
-        let source = match &env.metric_source {
-            Some(id) => plan.metric_sources.iter().find(|m| m.id.value == id.value),
-            None if plan.metric_sources.len() == 1 => plan.metric_sources.first(),
-            None => None,
-        };
-        if let Some(source) = source
+        if let Some(source) = source_of(plan, env)
             && let Some(window) = source.window()
             && !windows.iter().any(|(_, s, _)| *s == source.id.value)
         {
