@@ -223,17 +223,19 @@ for target in golive haproxy nginx; do
   wait "$wrk_pid"
 done
 
-haproxy_rps=$(cut -d' ' -f1 "$work/results.haproxy" | median)
-haproxy_p99=$(cut -d' ' -f2 "$work/results.haproxy" | median)
 
 echo
 echo "## Built-in router vs HAProxy vs nginx, 95/5 split"
 echo
 echo "$RUNS runs of wrk -t1 -c$CONNECTIONS -d${DURATION}s per target (medians); each proxy pinned to"
 echo "core $PROXY_CORE with one thread/worker; wrk and the nginx backends on core $LOAD_CORE."
+echo "The ratios are medians of each run's ratio to HAProxy's run just before or after it,"
+echo "so a slow stretch of the machine weighs on both sides of a ratio alike."
 echo
-echo "| target | requests/s | p99 latency | req/s vs HAProxy | p99 vs HAProxy | proxy CPU per request | errors | RSS idle | RSS at $RSS_CONNECTIONS conns |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| target | requests/s | p99 latency | req/s vs HAProxy | p99 vs HAProxy | CPU vs HAProxy | proxy CPU per request | errors | RSS idle | RSS at $RSS_CONNECTIONS conns |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+# The median over runs of column $2 of a target's results divided by HAProxy's, run by run.
+paired() { paste -d' ' "$work/results.$1" "$work/results.haproxy" | awk -v c="$2" '{ print (($(c + 4)) > 0) ? $c / $(c + 4) : 0 }' | median; }
 for target in "${targets[@]}"; do
   rps=$(cut -d' ' -f1 "$work/results.$target" | median)
   p99=$(cut -d' ' -f2 "$work/results.$target" | median)
@@ -246,9 +248,11 @@ for target in "${targets[@]}"; do
     read -r kb open <<<"${rss_loaded[$target]}"
     loaded=$(awk -v kb="$kb" -v open="$open" 'BEGIN { printf "%.1f MB (%d open)", kb / 1024, open }')
   fi
-  awk -v t="$target" -v rps="$rps" -v p99="$p99" -v hr="$haproxy_rps" -v hp="$haproxy_p99" \
-    -v e="$errors" -v cpu="$cpu" -v idle="$idle" -v loaded="$loaded" 'BEGIN {
-      printf "| %s | %.0f | %.2f ms | %.2f× | %.2f× | %s | %d | %s | %s |\n", t, rps, p99, rps / hr, p99 / hp, cpu, e, idle, loaded }'
+  cpu_ratio="-"
+  [ "$target" = direct ] || cpu_ratio=$(awk -v r="$(paired "$target" 4)" 'BEGIN { printf "%.2f×", r }')
+  awk -v t="$target" -v rps="$rps" -v p99="$p99" -v rr="$(paired "$target" 1)" -v pr="$(paired "$target" 2)" \
+    -v cr="$cpu_ratio" -v e="$errors" -v cpu="$cpu" -v idle="$idle" -v loaded="$loaded" 'BEGIN {
+      printf "| %s | %.0f | %.2f ms | %.2f× | %.2f× | %s | %s | %d | %s | %s |\n", t, rps, p99, rr, pr, cr, cpu, e, idle, loaded }'
 done
 echo
 echo "golive's router: example \`router\` --threads 1 ${GOLIVE_ARGS:-} (health checks every 1 s on, as HAProxy's)."
