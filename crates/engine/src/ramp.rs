@@ -750,11 +750,21 @@ impl Engine {
                             stage,
                             weight,
                             verdict,
-                            judgements,
+                            judgements: judgements.clone(),
                         },
                     );
                 }
-                if verdict != Verdict::Pass || self.ramp_blocked().is_some() {
+                if verdict != Verdict::Pass {
+                    self.page_stuck_gates(out, stage, weight, &judgements);
+                    return;
+                }
+                self.close_pages(
+                    out,
+                    &Actor::Schedule,
+                    &format!("gates:{stage}"),
+                    &format!("the gates of stage {weight}% pass"),
+                );
+                if self.ramp_blocked().is_some() {
                     return;
                 }
                 if stage + 1 == ramp.stages.len() {
@@ -778,6 +788,41 @@ impl Engine {
             }
             RampStatus::Entering | RampStatus::Completed | RampStatus::RolledBack => {}
         }
+    }
+
+    /// A stage whose hold is over but whose gates do not pass would wait there unseen:
+    /// the holder of `waive` is paged once (until the gates pass, are waived or the ramp
+    /// rolls back), naming the gates. A paused ramp has its own page.
+    fn page_stuck_gates(
+        &mut self,
+        out: &mut Out,
+        stage: usize,
+        weight: u8,
+        judgements: &[Judgement],
+    ) {
+        let about = format!("gates:{stage}");
+        let paged = self
+            .state
+            .pages
+            .iter()
+            .any(|p| p.closed.is_none() && p.about.as_deref() == Some(about.as_str()));
+        if paged || self.ramp_blocked().is_some() {
+            return;
+        }
+        let Some(role) = self.role_with(Authority::Waive) else {
+            return;
+        };
+        let open: Vec<&str> = judgements
+            .iter()
+            .filter(|j| j.verdict != Verdict::Pass)
+            .map(|j| j.what.as_str())
+            .collect();
+        let text = format!(
+            "Stage {weight}% of {} has held its time, but its gates do not pass ({}): the ramp stays at {weight}% until they do, or until its gates are waived (waive stage:{weight}).",
+            self.state.plan,
+            open.join(", ")
+        );
+        self.page(out, Actor::Schedule, &role, &text, None, Some(&about));
     }
 
     fn try_enter(&mut self, out: &mut Out, stage: usize) {
@@ -1278,7 +1323,9 @@ impl Engine {
         self.close_pages_where(
             out,
             &actor,
-            &|about| about == "pause" || about.starts_with("approval:"),
+            &|about| {
+                about == "pause" || about.starts_with("approval:") || about.starts_with("gates:")
+            },
             "the ramp is rolled back",
         );
         self.skip_remaining_steps(out, "rolled back");

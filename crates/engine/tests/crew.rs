@@ -329,6 +329,9 @@ fn gates_this_environment_cannot_judge_are_waived_only_when_every_other_gate_pas
         .find(|j| j.what == "cpu < 80%")
         .unwrap();
     assert!(cpu.unmeasurable);
+    // The page about the stuck stage closed with the waiver.
+    assert!(log.iter().any(|r| matches!(&r.body,
+        RecordBody::Decision(Decision::PageClosed { reason, .. }) if reason == "the gates of stage 10% pass")));
     assert_eq!(
         cpu.detail,
         "cannot be judged in environment `local`: SLI `cpu` has no query for metric source `builtin`"
@@ -345,6 +348,27 @@ fn gates_this_environment_cannot_judge_are_waived_only_when_every_other_gate_pas
     );
     assert!(waivers(&log).is_empty(), "{:?}", waivers(&log));
     assert_eq!(engine.state().ramp.weight, 10);
+    // The stage is stuck: the holder of `waive` is paged once, though the page is
+    // acknowledged at once and the gates are judged again at every evaluation.
+    let stuck: Vec<(String, String)> = log
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::Effect(req) => match &req.effect {
+                Effect::Page { role, reason, .. } if reason.contains("gates do not pass") => {
+                    Some((role.clone(), reason.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert!(
+        stuck[0].1.ends_with(
+            "has held its time, but its gates do not pass (error_rate < 0.5%, cpu < 80%): the ramp stays at 10% until they do, or until its gates are waived (waive stage:10)."
+        ),
+        "{stuck:?}"
+    );
 
     // The rehearsal's crew waives no gate.
     let (_, log) = run(
