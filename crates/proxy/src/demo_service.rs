@@ -232,6 +232,12 @@ impl DemoHandle {
         self.state.requests.load(Ordering::Relaxed)
     }
 
+    /// A reader of [`requests_served`](Self::requests_served) that outlives the borrow.
+    pub fn requests_served_reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let state = self.state.clone();
+        move || state.requests.load(Ordering::Relaxed)
+    }
+
     /// Of those, the ones answered with an injected 500.
     pub fn errors_served(&self) -> u64 {
         self.state.errors.load(Ordering::Relaxed)

@@ -232,10 +232,16 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     {
         let observed = observed.clone();
         let ui = ui.clone();
+        let canary_served = canary.requests_served_reader();
         shell.observe(move |_event, record| {
             // A poisoned lock only means an earlier observer call panicked; keep counting.
             let mut seen = observed.lock().unwrap_or_else(|p| p.into_inner());
             note(&mut seen, record);
+            // Read as the router's confirmation is logged, not later: the run may end
+            // within milliseconds of it.
+            if seen.rollback_confirmed_real.is_some() && seen.canary_served_at_rollback.is_none() {
+                seen.canary_served_at_rollback = Some(canary_served());
+            }
             ui.on_record(record);
             let _ = records_tx.send(record.clone());
         });
@@ -318,14 +324,6 @@ pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                             fault_clock.now(),
                             "FAULT: 30 % of the new version's answers turn to 500".to_owned(),
                         ));
-                    }
-                    if seen.canary_served_at_rollback.is_none()
-                        && snapshot
-                            .rollback
-                            .as_ref()
-                            .is_some_and(|r| r.confirmed_at.is_some())
-                    {
-                        seen.canary_served_at_rollback = Some(canary_handle.requests_served());
                     }
                     let rolled_back_and_settled = snapshot
                         .rollback
