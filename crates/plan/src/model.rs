@@ -65,6 +65,18 @@ pub struct Plan {
     pub followups: Vec<At<FollowUp>>,
 }
 
+impl Plan {
+    /// The metric source an environment judges with: the one it names, or the plan's only
+    /// one when it names none.
+    pub fn metric_source_of(&self, env: &Environment) -> Option<&At<MetricSource>> {
+        match &env.metric_source {
+            Some(id) => self.metric_sources.iter().find(|m| m.id.value == id.value),
+            None if self.metric_sources.len() == 1 => self.metric_sources.first(),
+            None => None,
+        }
+    }
+}
+
 /// T0 as written. Parsed with the system-independent time zone database at load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

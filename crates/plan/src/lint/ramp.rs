@@ -1,11 +1,10 @@
 //! Ramp stages that their holds or the timeline contradict.
 
 use crate::diagnostic::{Code, Sink};
-use crate::model::{Environment, MetricSource, Plan, Ramp};
+use crate::model::{Plan, Ramp};
 use crate::schedule::{add, stage_starts};
 use crate::span::At;
-use crate::units::Condition;
-use crate::units::Dur;
+use crate::units::{Condition, Dur};
 use crate::validate::place;
 
 pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
@@ -137,20 +136,11 @@ pub fn check(plan: &Plan, sink: &mut Sink<'_>) {
     }
 }
 
-/// The metric source an environment judges with: the one it names, or the plan's only one.
-fn source_of<'p>(plan: &'p Plan, env: &Environment) -> Option<&'p At<MetricSource>> {
-    match &env.metric_source {
-        Some(id) => plan.metric_sources.iter().find(|m| m.id.value == id.value),
-        None if plan.metric_sources.len() == 1 => plan.metric_sources.first(),
-        None => None,
-    }
-}
-
 /// Metric gates an environment can never judge: the run stops at that stage there until
 /// someone waives its gates. One warning per environment and stage.
 fn unmeasurable_gates(plan: &Plan, ramp: &Ramp, sink: &mut Sink<'_>) {
     for env in &plan.environments {
-        let Some(source) = source_of(plan, env) else {
+        let Some(source) = plan.metric_source_of(env) else {
             continue;
         };
         for stage in &ramp.stages {
@@ -198,7 +188,7 @@ fn warmup(plan: &Plan, ramp: &Ramp, sink: &mut Sink<'_>) {
     // The window each environment's metric source judges over, each source once.
     let mut windows: Vec<(String, String, Dur)> = Vec::new();
     for env in &plan.environments {
-        if let Some(source) = source_of(plan, env)
+        if let Some(source) = plan.metric_source_of(env)
             && let Some(window) = source.window()
             && !windows.iter().any(|(_, s, _)| *s == source.id.value)
         {
