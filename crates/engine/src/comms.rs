@@ -975,13 +975,10 @@ impl Engine {
             let (verdict, detail) = if let Some(waiver) = self.state.success.waived.get(&id) {
                 (Verdict::Pass, format!("waived: {waiver}"))
             } else if let Some(m) = &c.metric {
-                if let Some(reason) = self.unmeasurable(&m.sli, canary) {
-                    judgements.push(Judgement {
-                        what: format!("{id}: {}", c.title.value),
-                        verdict: Verdict::Inconclusive,
-                        detail: reason.replacen("cannot be verified", "cannot be judged", 1),
-                        unmeasurable: true,
-                    });
+                if let Some(judgement) =
+                    self.unjudgeable(&format!("{id}: {}", c.title.value), &m.sli, canary)
+                {
+                    judgements.push(judgement);
                     continue;
                 }
                 match self.state.since_t0.get(&format!("{}/{canary}", m.sli)) {
@@ -1014,12 +1011,11 @@ impl Engine {
                     format!("not signed off (owner: {})", c.owner.value),
                 )
             };
-            judgements.push(Judgement {
-                what: format!("{id}: {}", c.title.value),
+            judgements.push(Judgement::new(
+                format!("{id}: {}", c.title.value),
                 verdict,
                 detail,
-                unmeasurable: false,
-            });
+            ));
         }
         let verdict = if judgements.iter().any(|j| j.verdict == Verdict::Fail) {
             Verdict::Fail

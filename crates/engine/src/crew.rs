@@ -289,7 +289,7 @@ impl Crew {
         let unjudged: Vec<&str> = judgements
             .iter()
             .filter(|j| j.verdict != Verdict::Pass)
-            .map(|j| (j.unmeasurable).then_some(j.what.as_str()))
+            .map(|j| j.unmeasurable.then_some(j.what.as_str()))
             .collect::<Option<_>>()?;
         if unjudged.is_empty() || !self.acted.insert(format!("waive/stage:{weight}")) {
             return None;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::input::{Reading, Sample};
-use crate::record::{Actor, Decision};
+use crate::record::{Actor, Decision, Judgement, Verdict};
 use crate::state::*;
 use crate::{Engine, Out, add_ms};
 
@@ -79,6 +79,17 @@ impl Engine {
                 self.env
             )),
         }
+    }
+
+    /// The judgement of a condition on an SLI this environment cannot read, if it cannot:
+    /// inconclusive for good.
+    pub(crate) fn unjudgeable(&self, what: &str, sli: &str, version: &str) -> Option<Judgement> {
+        self.unmeasurable(sli, version).map(|reason| Judgement {
+            what: what.to_string(),
+            verdict: Verdict::Inconclusive,
+            detail: reason.replacen("cannot be verified", "cannot be judged", 1),
+            unmeasurable: true,
+        })
     }
 
     /// Starts judging a metric item (at start, and again on `resolve retry`); one that

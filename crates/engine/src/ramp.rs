@@ -644,41 +644,38 @@ impl Engine {
             if let Some(condition) = &gate.metric {
                 let version = self.canary_group();
                 let latest = self.state.latest.get(&key(&condition.sli, version));
-                let mut unmeasurable = false;
-                let (verdict, detail) = match latest {
-                    Some(l) if entered.is_some_and(|e| l.at >= e) => match l.value {
-                        Some(v) if condition.comparison.holds(v, condition.threshold.value) => (
-                            Verdict::Pass,
-                            format!("{v}{} at {}", condition.threshold.unit, l.at),
-                        ),
-                        Some(v) => (
-                            Verdict::Fail,
-                            format!("{v}{} at {}", condition.threshold.unit, l.at),
-                        ),
-                        None => (
-                            Verdict::Inconclusive,
-                            l.reason.clone().unwrap_or_else(|| "no data".to_string()),
-                        ),
-                    },
-                    _ => match self.unmeasurable(&condition.sli, version) {
-                        Some(reason) => {
-                            unmeasurable = true;
-                            let reason =
-                                reason.replacen("cannot be verified", "cannot be judged", 1);
-                            (Verdict::Inconclusive, reason)
-                        }
-                        None => (
-                            Verdict::Inconclusive,
-                            "no reading during this stage".to_string(),
-                        ),
-                    },
+                let what = condition.value.to_string();
+                let judgement = match latest {
+                    Some(l) if entered.is_some_and(|e| l.at >= e) => {
+                        let (verdict, detail) = match l.value {
+                            Some(v) if condition.comparison.holds(v, condition.threshold.value) => {
+                                (
+                                    Verdict::Pass,
+                                    format!("{v}{} at {}", condition.threshold.unit, l.at),
+                                )
+                            }
+                            Some(v) => (
+                                Verdict::Fail,
+                                format!("{v}{} at {}", condition.threshold.unit, l.at),
+                            ),
+                            None => (
+                                Verdict::Inconclusive,
+                                l.reason.clone().unwrap_or_else(|| "no data".to_string()),
+                            ),
+                        };
+                        Judgement::new(what, verdict, detail)
+                    }
+                    _ => self
+                        .unjudgeable(&what, &condition.sli, version)
+                        .unwrap_or_else(|| {
+                            Judgement::new(
+                                what,
+                                Verdict::Inconclusive,
+                                "no reading during this stage".to_string(),
+                            )
+                        }),
                 };
-                judgements.push(Judgement {
-                    what: condition.value.to_string(),
-                    verdict,
-                    detail,
-                    unmeasurable,
-                });
+                judgements.push(judgement);
             }
             if let Some(checklist) = &gate.checklist {
                 let (verdict, detail) = match self.checklist_missing(checklist) {
@@ -686,12 +683,11 @@ impl Engine {
                     Some(m) => (Verdict::Fail, format!("open: {}", m.join(", "))),
                     None => (Verdict::Fail, "no such checklist".to_string()),
                 };
-                judgements.push(Judgement {
-                    what: format!("checklist {}", checklist.value),
+                judgements.push(Judgement::new(
+                    format!("checklist {}", checklist.value),
                     verdict,
                     detail,
-                    unmeasurable: false,
-                });
+                ));
             }
         }
         let verdict = if judgements.iter().any(|j| j.verdict == Verdict::Fail) {
@@ -744,6 +740,14 @@ impl Engine {
                 }
                 if self.state.ramp.last_gates != Some(verdict) {
                     self.state.ramp.last_gates = Some(verdict);
+                    if verdict == Verdict::Pass {
+                        self.close_pages(
+                            out,
+                            &Actor::Schedule,
+                            &format!("gates:{stage}"),
+                            &format!("the gates of stage {weight}% pass"),
+                        );
+                    }
                     out.decide(
                         Actor::Schedule,
                         Decision::StageGates {
@@ -758,12 +762,6 @@ impl Engine {
                     self.page_stuck_gates(out, stage, weight, &judgements);
                     return;
                 }
-                self.close_pages(
-                    out,
-                    &Actor::Schedule,
-                    &format!("gates:{stage}"),
-                    &format!("the gates of stage {weight}% pass"),
-                );
                 if self.ramp_blocked().is_some() {
                     return;
                 }

@@ -85,6 +85,18 @@ pub struct Judgement {
     pub unmeasurable: bool,
 }
 
+impl Judgement {
+    /// A condition judged on what was seen.
+    pub fn new(what: String, verdict: Verdict, detail: String) -> Judgement {
+        Judgement {
+            what,
+            verdict,
+            detail,
+            unmeasurable: false,
+        }
+    }
+}
+
 /// Everything the engine decides. Each says enough to explain itself in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]

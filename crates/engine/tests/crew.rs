@@ -329,13 +329,13 @@ fn gates_this_environment_cannot_judge_are_waived_only_when_every_other_gate_pas
         .find(|j| j.what == "cpu < 80%")
         .unwrap();
     assert!(cpu.unmeasurable);
-    // The page about the stuck stage closed with the waiver.
-    assert!(log.iter().any(|r| matches!(&r.body,
-        RecordBody::Decision(Decision::PageClosed { reason, .. }) if reason == "the gates of stage 10% pass")));
     assert_eq!(
         cpu.detail,
         "cannot be judged in environment `local`: SLI `cpu` has no query for metric source `builtin`"
     );
+    // The page about the stuck stage closed with the waiver.
+    assert!(log.iter().any(|r| matches!(&r.body,
+        RecordBody::Decision(Decision::PageClosed { reason, .. }) if reason == "the gates of stage 10% pass")));
     assert_eq!(engine.state().status.as_str(), "completed");
 
     // The canary's error rate fails its gate: nothing is waived, the ramp stays at 10 %.
