@@ -30,7 +30,6 @@
 
 pub mod config;
 pub mod demo_service;
-mod drain;
 mod health;
 mod metrics;
 mod pool;

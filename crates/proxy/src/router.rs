@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,12 +20,12 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::Authority;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Bucketing, RouterConfig};
-use crate::drain::Drain;
 use crate::pool::{ConnectionPool, PoolError};
 use crate::routing::{WeightTable, bucket_of_key, bucket_of_sequence};
 use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
@@ -423,27 +424,28 @@ async fn serve<S, F>(
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
     let (http1, http2) = (Arc::new(http1), Arc::new(http2));
-    let drain = Drain::default();
+    let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     // Latency matters more than packet count for a proxy.
                     let _ = stream.set_nodelay(true);
+                    let watcher = graceful.watcher();
                     let service = make_service(peer);
                     let (http1, http2) = (http1.clone(), http2.clone());
-                    let drain = drain.clone();
                     tokio::spawn(async move {
                         // Each protocol's connection is boxed on its own, so an HTTP/1.1
                         // connection (the usual case) does not carry HTTP/2's larger state:
                         // about 2 KB less per open connection than one future for both.
                         let io = TokioIo::new(stream);
-                        let ended = match tokio::time::timeout(PREFACE_WAIT, speaks_http2(io.inner())).await {
-                            Ok(Ok(true)) => drain.watch(Box::pin(http2.serve_connection(io, service))).await,
-                            Ok(Ok(false)) => drain.watch(Box::pin(http1.serve_connection(io, service))).await,
-                            Ok(Err(_)) | Err(_) => return,
-                        };
-                        if let Err(error) = ended {
+                        let connection: Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>> =
+                            match tokio::time::timeout(PREFACE_WAIT, speaks_http2(io.inner())).await {
+                                Ok(Ok(true)) => Box::pin(watcher.watch(http2.serve_connection(io, service))),
+                                Ok(Ok(false)) => Box::pin(watcher.watch(http1.serve_connection(io, service))),
+                                Ok(Err(_)) | Err(_) => return,
+                            };
+                        if let Err(error) = connection.await {
                             tracing::debug!(%peer, %error, "client connection ended with an error");
                         }
                     });
@@ -459,7 +461,7 @@ async fn serve<S, F>(
     }
     drop(listener);
     tokio::select! {
-        _ = drain.drain() => {}
+        _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(GRACEFUL_SHUTDOWN) => {
             tracing::warn!("connections still open after the graceful shutdown period");
         }
