@@ -223,7 +223,6 @@ for target in golive haproxy nginx; do
   wait "$wrk_pid"
 done
 
-
 echo
 echo "## Built-in router vs HAProxy vs nginx, 95/5 split"
 echo
