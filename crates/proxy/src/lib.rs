@@ -36,6 +36,7 @@ mod pool;
 mod router;
 pub mod routing;
 pub mod telemetry;
+mod upstream;
 
 pub use config::{BackendGroup, Bucketing, HealthCheckConfig, PoolConfig, RouterConfig, Timeouts};
 pub use demo_service::{Degradation, DemoConfig, DemoHandle, DemoService, run_demo_service};

@@ -15,7 +15,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::Authority;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
@@ -29,6 +28,7 @@ use crate::config::{Bucketing, RouterConfig};
 use crate::pool::{ConnectionPool, PoolError};
 use crate::routing::{WeightTable, bucket_of_key, bucket_of_sequence};
 use crate::telemetry::{Outcome, ProxyErrorKind, Telemetry, VersionId};
+use crate::upstream::{ExchangeError, ResponseBody};
 use crate::{Error, health, metrics};
 
 /// The body of every response the router sends: the backend's, streamed, or its own.
@@ -38,15 +38,14 @@ pub(crate) type RouterBody = Either<BackendBody, Full<Bytes>>;
 /// the backend's in-flight slot until its last frame has been read, then gives the
 /// connection back to the pool; a body dropped before its end closes the connection.
 pub(crate) struct BackendBody {
-    body: Incoming,
+    body: ResponseBody,
     backend: Arc<Backend>,
-    connection: Option<SendRequest<Incoming>>,
     in_flight_slot: Option<OwnedSemaphorePermit>,
 }
 
 impl BackendBody {
     fn finish(&mut self) {
-        if let Some(connection) = self.connection.take() {
+        if let Some(connection) = self.body.take_reusable() {
             self.backend.pool.put_back(connection);
         }
         self.in_flight_slot = None;
@@ -64,19 +63,16 @@ impl Drop for BackendBody {
 
 impl hyper::body::Body for BackendBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ExchangeError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ExchangeError>>> {
         let frame = Pin::new(&mut self.body).poll_frame(cx);
         match &frame {
             Poll::Ready(None) => self.finish(),
-            Poll::Ready(Some(Err(_))) => {
-                self.connection = None;
-                self.in_flight_slot = None;
-            }
+            Poll::Ready(Some(Err(_))) => self.in_flight_slot = None,
             _ => {}
         }
         frame
@@ -667,7 +663,7 @@ async fn proxy(
 
     let forwarded = async {
         let mut backend = backend;
-        let mut request = Request::from_parts(parts, body);
+        let mut request = (parts, body);
         let mut moved_once = false;
         loop {
             let in_flight_slot = match &backend.in_flight {
@@ -675,7 +671,7 @@ async fn proxy(
                 Some(slots) => slots.clone().acquire_owned().await.ok(),
                 None => None,
             };
-            match backend.pool.send(request).await {
+            match backend.pool.send(request.0, request.1).await {
                 // Unsent because the backend cannot be reached (down since the last health
                 // check): it goes to another backend of the same version, once.
                 Err(PoolError::Connect(reason, unsent)) if !moved_once => {
@@ -700,7 +696,7 @@ async fn proxy(
         }
     };
     let (outcome, response) = match tokio::time::timeout(shared.request_timeout, forwarded).await {
-        Ok((Ok((response, connection)), in_flight_slot, backend)) => {
+        Ok((Ok(response), in_flight_slot, backend)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             (
@@ -710,7 +706,6 @@ async fn proxy(
                     Either::Left(BackendBody {
                         body,
                         backend: backend.clone(),
-                        connection: Some(connection),
                         in_flight_slot,
                     }),
                 ),
