@@ -70,7 +70,7 @@ impl ConnectionPool {
     /// [`put_back`](Self::put_back).
     pub(crate) async fn send(
         &self,
-        parts: Parts,
+        mut parts: Parts,
         mut body: Incoming,
     ) -> Result<Response<ResponseBody>, PoolError> {
         loop {
@@ -83,7 +83,7 @@ impl ConnectionPool {
                     }
                 },
             };
-            match upstream::send(connection, &parts, &mut body).await {
+            match upstream::send(connection, &mut parts, &mut body).await {
                 Ok(response) => return Ok(response),
                 Err(failed) if reused && failed.may_resend => {
                     tracing::debug!(backend = %self.address, error = %failed.error, "kept-alive connection closed by the backend, request sent again");
