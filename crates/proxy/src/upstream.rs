@@ -292,7 +292,8 @@ pub(crate) async fn send(
             return Err(SendError { error, may_resend });
         }
     };
-    let head = poll_fn(|cx| poll_response_head(&mut connection, cx)).await;
+    let mut received_any = false;
+    let head = poll_fn(|cx| poll_response_head(&mut connection, &mut received_any, cx)).await;
     let head = match head {
         Ok(head) => head,
         Err((error, nothing_received)) => {
@@ -326,14 +327,16 @@ struct ResponseHead {
     headers: Vec<(Range<usize>, Range<usize>)>,
 }
 
+/// Reads until a final response head is complete. `received_any` records, across polls,
+/// whether the backend has sent anything yet (an interim answer counts).
 fn poll_response_head(
     connection: &mut Connection,
+    received_any: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<Result<ResponseHead, (ExchangeError, bool)>> {
-    let mut received_any = false;
     loop {
         if !connection.read_buf.is_empty() {
-            received_any = true;
+            *received_any = true;
             match parse_response_head(&connection.read_buf) {
                 Ok(Some((length, code, version, headers))) => {
                     if (100..200).contains(&code) && code != 101 {
@@ -361,17 +364,17 @@ fn poll_response_head(
         }
         match connection.poll_read_more(cx) {
             Poll::Ready(Ok(0)) => {
-                let error = if received_any {
+                let error = if *received_any {
                     ExchangeError::Closed("in the middle of the response head")
                 } else {
                     ExchangeError::Closed("without answering")
                 };
-                return Poll::Ready(Err((error, !received_any)));
+                return Poll::Ready(Err((error, !*received_any)));
             }
             Poll::Ready(Ok(_)) => {}
             Poll::Ready(Err(error)) => {
                 let reset = error.kind() == io::ErrorKind::ConnectionReset;
-                return Poll::Ready(Err((error.into(), reset && !received_any)));
+                return Poll::Ready(Err((error.into(), reset && !*received_any)));
             }
             Poll::Pending => return Poll::Pending,
         }
