@@ -677,7 +677,129 @@ impl Body for ResponseBody {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// A small deterministic generator (xorshift), so a failing case can be run again.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % bound
+        }
+    }
+
+    /// A chunked body with chunks of random sizes, some with extensions, and trailers
+    /// every other seed: (payload, bytes on the wire).
+    fn chunked_wire(rng: &mut Rng, with_trailers: bool) -> (Vec<u8>, Vec<u8>) {
+        let mut payload = Vec::new();
+        let mut wire = Vec::new();
+        for _ in 0..rng.below(6) + 1 {
+            let size = rng.below(3000) as usize + 1;
+            let data: Vec<u8> = (0..size).map(|_| b'a' + rng.below(26) as u8).collect();
+            let extension = if rng.below(3) == 0 { ";name=value" } else { "" };
+            wire.extend_from_slice(format!("{size:x}{extension}\r\n").as_bytes());
+            wire.extend_from_slice(&data);
+            wire.extend_from_slice(b"\r\n");
+            payload.extend_from_slice(&data);
+        }
+        wire.extend_from_slice(b"0\r\n");
+        if with_trailers {
+            wire.extend_from_slice(b"X-Checksum: 42\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        (payload, wire)
+    }
+
+    /// Writes `response` in random pieces to a fresh loopback connection and reads it back
+    /// as the router does: head, then body frames to the end.
+    async fn read_back(response: Vec<u8>, rng: &mut Rng) -> (Vec<u8>, Option<HeaderMap>, bool) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut pieces = Vec::new();
+        let mut rest = &response[..];
+        while !rest.is_empty() {
+            let size = (rng.below(9) as usize + 1).min(rest.len());
+            pieces.push(rest[..size].to_vec());
+            rest = &rest[size..];
+        }
+        let writer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            for piece in pieces {
+                stream.write_all(&piece).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            // Held open until the reader is done: the end must come from the framing.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let mut connection = Connection::new(TcpStream::connect(address).await.unwrap());
+        let mut received_any = false;
+        let head = poll_fn(|cx| poll_response_head(&mut connection, &mut received_any, cx))
+            .await
+            .map_err(|(error, _)| error)
+            .unwrap();
+        let mut body = into_response(
+            connection,
+            head,
+            HeaderMap::new(),
+            &Method::GET,
+            Written::Whole,
+        )
+        .unwrap()
+        .into_body();
+        let mut payload = Vec::new();
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.unwrap();
+            match frame.into_data() {
+                Ok(data) => payload.extend_from_slice(&data),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        let reusable = body.take_reusable().is_some();
+        writer.abort();
+        (payload, trailers, reusable)
+    }
+
+    #[tokio::test]
+    async fn bodies_split_anywhere_are_read_whole_and_end_where_their_framing_says() {
+        for seed in 1..=60u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let with_trailers = seed % 2 == 0;
+            let (payload, wire) = chunked_wire(&mut rng, with_trailers);
+            let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            response.extend_from_slice(&wire);
+            let (read, trailers, reusable) = read_back(response, &mut rng).await;
+            assert!(read == payload, "seed {seed}: chunked payload changed");
+            assert_eq!(
+                trailers.map(|t| t["x-checksum"].clone()),
+                with_trailers.then(|| HeaderValue::from_static("42")),
+                "seed {seed}"
+            );
+            assert!(reusable, "seed {seed}: a chunked body read to its end");
+
+            let mut response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                payload.len()
+            )
+            .into_bytes();
+            response.extend_from_slice(&payload);
+            let (read, trailers, reusable) = read_back(response, &mut rng).await;
+            assert!(
+                read == payload,
+                "seed {seed}: length-framed payload changed"
+            );
+            assert!(trailers.is_none() && reusable, "seed {seed}");
+        }
+    }
 
     #[test]
     fn response_heads_are_parsed_with_positions_into_the_buffer() {
