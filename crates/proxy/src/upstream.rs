@@ -67,7 +67,12 @@ pub(crate) struct Connection {
     write_buf: Vec<u8>,
     /// The last read filled the room it had: the next one gets [`LARGE_READ_SIZE`].
     read_filled: bool,
+    /// Where the last response head's names and values lie (kept for its capacity).
+    header_positions: Vec<HeaderPosition>,
 }
+
+/// The byte ranges of one header's name and value in a response head.
+type HeaderPosition = (Range<usize>, Range<usize>);
 
 impl Connection {
     pub(crate) fn new(stream: TcpStream) -> Self {
@@ -76,6 +81,7 @@ impl Connection {
             read_buf: BytesMut::new(),
             write_buf: Vec::new(),
             read_filled: false,
+            header_positions: Vec::new(),
         }
     }
 
@@ -324,7 +330,7 @@ struct ResponseHead {
     bytes: Bytes,
     code: u16,
     version: Version,
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    headers: Vec<HeaderPosition>,
 }
 
 /// Reads until a final response head is complete. `received_any` records, across polls,
@@ -337,8 +343,9 @@ fn poll_response_head(
     loop {
         if !connection.read_buf.is_empty() {
             *received_any = true;
-            match parse_response_head(&connection.read_buf) {
-                Ok(Some((length, code, version, headers))) => {
+            let positions = &mut connection.header_positions;
+            match parse_response_head(&connection.read_buf, positions) {
+                Ok(Some((length, code, version))) => {
                     if (100..200).contains(&code) && code != 101 {
                         // Interim (100 Continue, 103 Early Hints): the final answer follows.
                         connection.read_buf.advance(length);
@@ -349,7 +356,7 @@ fn poll_response_head(
                         bytes,
                         code,
                         version,
-                        headers,
+                        headers: std::mem::take(&mut connection.header_positions),
                     }));
                 }
                 Ok(None) if connection.read_buf.len() >= MAX_HEAD => {
@@ -381,10 +388,12 @@ fn poll_response_head(
     }
 }
 
-type ParsedHead = (usize, u16, Version, Vec<(Range<usize>, Range<usize>)>);
-
-/// The head's length, status, version and header positions, or `None` when incomplete.
-fn parse_response_head(buf: &[u8]) -> Result<Option<ParsedHead>, &'static str> {
+/// The head's length, status and version, or `None` when incomplete; `positions` gets
+/// where each header's name and value lie in `buf`.
+fn parse_response_head(
+    buf: &[u8],
+    positions: &mut Vec<HeaderPosition>,
+) -> Result<Option<(usize, u16, Version)>, &'static str> {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -403,20 +412,17 @@ fn parse_response_head(buf: &[u8]) -> Result<Option<ParsedHead>, &'static str> {
         _ => Version::HTTP_11,
     };
     let start = buf.as_ptr() as usize;
-    let positions = response
-        .headers
-        .iter()
-        .map(|h| {
-            let name = h.name.as_ptr() as usize - start;
-            let value = h.value.as_ptr() as usize - start;
-            (name..name + h.name.len(), value..value + h.value.len())
-        })
-        .collect();
-    Ok(Some((length, code, version, positions)))
+    positions.clear();
+    positions.extend(response.headers.iter().map(|h| {
+        let name = h.name.as_ptr() as usize - start;
+        let value = h.value.as_ptr() as usize - start;
+        (name..name + h.name.len(), value..value + h.value.len())
+    }));
+    Ok(Some((length, code, version)))
 }
 
 fn into_response(
-    connection: Connection,
+    mut connection: Connection,
     head: ResponseHead,
     mut headers: HeaderMap,
     method: &Method,
@@ -427,7 +433,8 @@ fn into_response(
         return Err(ExchangeError::Invalid("101 without an upgrade asked for"));
     }
     headers.reserve(head.headers.len());
-    for (name, value) in head.headers {
+    let mut positions = head.headers;
+    for (name, value) in positions.drain(..) {
         let name = HeaderName::from_bytes(&head.bytes[name])
             .map_err(|_| ExchangeError::Invalid("header name"))?;
         let value = HeaderValue::from_maybe_shared(head.bytes.slice(value))
@@ -459,6 +466,7 @@ fn into_response(
         Framing::UntilClose
     };
 
+    connection.header_positions = positions;
     let mut response = Response::new(ResponseBody {
         connection: Some(connection),
         framing,
@@ -804,12 +812,13 @@ mod tests {
     #[test]
     fn response_heads_are_parsed_with_positions_into_the_buffer() {
         let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok";
-        let (length, code, version, headers) = parse_response_head(buf).unwrap().unwrap();
+        let mut positions = vec![(0..1, 0..1); 5];
+        let (length, code, version) = parse_response_head(buf, &mut positions).unwrap().unwrap();
         assert_eq!(
             (length, code, version),
             (buf.len() - 2, 200, Version::HTTP_11)
         );
-        let text: Vec<(&[u8], &[u8])> = headers
+        let text: Vec<(&[u8], &[u8])> = positions
             .into_iter()
             .map(|(n, v)| (&buf[n], &buf[v]))
             .collect();
@@ -820,11 +829,12 @@ mod tests {
                 (&b"X-A"[..], &b"b"[..])
             ]
         );
+        let mut positions = Vec::new();
         assert_eq!(
-            parse_response_head(b"HTTP/1.1 200 OK\r\nA: b").unwrap(),
+            parse_response_head(b"HTTP/1.1 200 OK\r\nA: b", &mut positions).unwrap(),
             None
         );
-        assert!(parse_response_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+        assert!(parse_response_head(b"HTTP/1.1 abc\r\n\r\n", &mut positions).is_err());
     }
 
     #[test]
