@@ -177,11 +177,12 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        let metric_source = environment
-            .and_then(|e| e.metric_source.as_ref().map(|s| s.value.clone()))
-            .or_else(|| {
-                (plan.metric_sources.len() == 1).then(|| plan.metric_sources[0].id.value.clone())
-            });
+        let metric_source = match environment {
+            Some(environment) => plan.metric_source_of(environment),
+            // A plan without environments judges with its only source, if it has one.
+            None => (plan.metric_sources.len() == 1).then(|| &plan.metric_sources[0]),
+        }
+        .map(|source| source.id.value.clone());
         let rehearse_only = environment
             .map(|e| e.rehearse_only.iter().map(|s| s.value.clone()).collect())
             .unwrap_or_default();

@@ -93,7 +93,7 @@ pub fn of(plan: &Plan) -> Vec<Reaction> {
             let (actuation_dur, actuation_text) = router
                 .map(|r| actuation(r))
                 .unwrap_or((Dur::ZERO, "no router".into()));
-            let source = env.metric_source.as_ref().map(|s| s.value.clone());
+            let source = plan.metric_source_of(env).map(|s| s.id.value.clone());
             let window = source.as_deref().and_then(|s| window_of(plan, s));
             let rules = rules
                 .list
@@ -250,5 +250,32 @@ rules:
         let text = render(&reactions);
         assert!(text.contains("OVER the 5m budget"), "{text}");
         assert!(text.contains("NOT WATCHED here"), "{text}");
+    }
+
+    #[test]
+    fn an_environment_naming_no_source_is_judged_by_the_plans_only_one() {
+        let plan = PLAN
+            .replace("router: local, metric_source: builtin}", "router: local}")
+            .replace("  - {id: prod, router: alb, metric_source: prom}\n", "")
+            .replace(
+                "  - {id: prom, prometheus: {url: \"http://127.0.0.1:9090\"}}\n",
+                "",
+            )
+            .replace(
+                "queries: {builtin: error_rate, prom: \"x\"}",
+                "queries: {builtin: error_rate}",
+            )
+            .replace("queries: {prom: \"y\"}", "queries: {builtin: error_rate}");
+        let plan = crate::from_yaml(&plan).unwrap();
+        assert_eq!(plan.metric_sources.len(), 1);
+        let reactions = of(&plan);
+        assert_eq!(reactions.len(), 1);
+        let errors = &reactions[0].rules[0];
+        assert!(
+            errors.judged_here,
+            "the only source judges what it can read"
+        );
+        assert_eq!(errors.window_lag_ms, 3_000, "and its window counts");
+        assert!(!render(&reactions).contains("NOT WATCHED"));
     }
 }
