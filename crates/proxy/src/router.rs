@@ -609,6 +609,9 @@ fn router_response(status: StatusCode, message: &'static str) -> Response<Router
     response
 }
 
+/// Recorded for a request whose client left before its body was whole (nginx's code).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 /// The per-request path.
 async fn proxy(
     shared: Arc<Shared>,
@@ -716,6 +719,16 @@ async fn proxy(
             (
                 Outcome::ProxyError(ProxyErrorKind::Connect),
                 router_response(StatusCode::BAD_GATEWAY, "backend unreachable\n"),
+            )
+        }
+        Ok((Err(PoolError::Backend(ExchangeError::RequestBody(error))), _, backend)) => {
+            // The client went away (or sent a broken body) before its request was whole:
+            // not the version's failure. Counted as nginx's 499 "client closed request",
+            // a 4xx, so a canary is not rolled back for its users' aborted uploads.
+            tracing::debug!(backend = %backend.address, %error, "client request body ended early");
+            (
+                Outcome::Response(CLIENT_CLOSED_REQUEST),
+                router_response(StatusCode::BAD_REQUEST, "request body incomplete\n"),
             )
         }
         Ok((Err(PoolError::Backend(error)), _, backend)) => {

@@ -64,7 +64,9 @@ pub const fn bucket_bounds(index: usize) -> (u64, u64) {
 /// What happened to one proxied request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The backend answered with this status code.
+    /// The backend answered with this status code; or 499 when the client left before its
+    /// request body was whole (nginx's "client closed request"), which is not the version's
+    /// failure.
     Response(u16),
     /// The router answered on the backend's behalf (502, 503 or 504).
     ProxyError(ProxyErrorKind),

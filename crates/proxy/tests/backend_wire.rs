@@ -459,3 +459,35 @@ async fn an_answer_before_the_end_of_a_large_upload_reaches_the_client() {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert_eq!(backend.connections.load(Ordering::SeqCst), 1);
 }
+
+fn waits_for_the_body(_path: &str, _index: usize) -> Answer {
+    answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_upload_is_not_counted_against_the_version() {
+    let backend = scripted_backend(waits_for_the_body).await;
+    let router = router_for(&backend).await;
+    let mut client = TcpStream::connect(router.local_addr()).await.unwrap();
+    client
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(client);
+    let stable = router.telemetry().version_id("stable").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let totals = loop {
+        let totals = router.telemetry().totals(stable);
+        if totals.responses_by_class.iter().sum::<u64>() + totals.proxy_errors.iter().sum::<u64>()
+            > 0
+            || tokio::time::Instant::now() > deadline
+        {
+            break totals;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(totals.responses_by_class[3], 1, "one 4xx (499): {totals:?}");
+    assert_eq!(totals.responses_by_class[4], 0, "no 5xx: {totals:?}");
+    assert_eq!(totals.proxy_errors, [0; 4], "no proxy error: {totals:?}");
+}
