@@ -87,8 +87,9 @@ impl Connection {
 
     /// Whether an idle connection can carry a request: the backend has neither closed it
     /// nor sent anything unasked. Asks the runtime's readiness state, not the socket: the
-    /// last read of every exchange came back short, which clears it, so only an event from
-    /// the kernel since (data, end of stream, reset) sets it again.
+    /// last read of an exchange nearly always comes back short, which clears it, so only an
+    /// event from the kernel since (data, end of stream, reset) sets it again. When that
+    /// read happened to fill the buffer, a good connection looks used and is only dropped.
     pub(crate) fn is_open_and_quiet(&self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
         self.stream.poll_read_ready(&mut cx).is_pending()
@@ -276,7 +277,7 @@ async fn write_request(
 
 /// Sends the request on `connection` and reads the response head. The body is read as
 /// the returned response's body is polled. On success the request's header map, emptied,
-/// holds the response's headers (its memory reused: one allocation less per exchange); on
+/// holds the response's headers (its memory reused, so none is allocated for them); on
 /// failure the request is as it was, to be sent again.
 pub(crate) async fn send(
     mut connection: Connection,
