@@ -17,7 +17,7 @@ use http_body_util::{Either, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::Authority;
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -543,8 +543,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     {
         // Headers named in `Connection` are hop-by-hop too. The usual tokens (`close`,
         // `keep-alive`) are skipped without building a header name.
-        for token in connection.as_bytes().split(|byte| *byte == b',') {
-            let token = token.trim_ascii();
+        for token in crate::upstream::list_items(&connection) {
             if token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
                 continue;
             }
@@ -653,15 +652,8 @@ async fn proxy(
             parts.headers.insert(header::HOST, host);
         }
     }
-    // Backends get the origin form (`/path?query`) over HTTP/1.1; an HTTP/1.1 request
-    // usually has it already.
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        parts.uri = match parts.uri.into_parts().path_and_query {
-            Some(path_and_query) => Uri::from(path_and_query),
-            None => Uri::from_static("/"),
-        };
-    }
-    parts.version = Version::HTTP_11;
+    // The request line to the backend is HTTP/1.1 in origin form whatever the client spoke:
+    // `upstream` writes it from the URI's path and query.
     strip_hop_by_hop(&mut parts.headers);
 
     let forwarded = async {

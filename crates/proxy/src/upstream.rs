@@ -193,10 +193,8 @@ async fn write_request(
     body: &mut Incoming,
     framing: RequestFraming,
 ) -> Result<Written, ExchangeError> {
-    let mut body_done = framing == RequestFraming::NoBody || body.is_end_stream();
-    if body_done && framing == RequestFraming::Chunked {
-        connection.write_buf.extend_from_slice(b"0\r\n\r\n");
-    }
+    // An ended body yields its end at once: a chunked one still gets its last chunk below.
+    let mut body_done = framing == RequestFraming::NoBody;
     let mut written = 0;
     poll_fn(|cx| {
         loop {
@@ -449,8 +447,8 @@ fn into_response(
         || status == StatusCode::NOT_MODIFIED
     {
         Framing::Done
-    } else if let Some(codings) = transfer_codings(&headers) {
-        if codings.ends_with("chunked") {
+    } else if let Some(chunked) = chunked_last(&headers) {
+        if chunked {
             Framing::Chunked(Chunk::Size)
         } else {
             reusable = false;
@@ -479,23 +477,30 @@ fn into_response(
     Ok(response)
 }
 
-/// The transfer codings named, lowercased and joined, if the header is there.
-fn transfer_codings(headers: &HeaderMap) -> Option<String> {
-    let mut values = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
-    values.peek()?;
-    let joined = values
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    Some(joined.trim().to_ascii_lowercase())
+/// The items of a comma-separated header value, trimmed (RFC 9110 §5.6.1); empty items
+/// are kept, for callers that must refuse them.
+pub(crate) fn list_items(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|byte| *byte == b',')
+        .map(<[u8]>::trim_ascii)
+}
+
+/// Whether the last transfer coding named is `chunked`; `None` when none is named.
+fn chunked_last(headers: &HeaderMap) -> Option<bool> {
+    let last_value = headers.get_all(header::TRANSFER_ENCODING).iter().next_back()?;
+    let last_coding = list_items(last_value)
+        .filter(|item| !item.is_empty())
+        .last();
+    Some(last_coding.is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked")))
 }
 
 /// The body's length from `Content-Length`; several values must agree.
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ExchangeError> {
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|byte| *byte == b',') {
-            let part = std::str::from_utf8(part.trim_ascii())
+        for part in list_items(value) {
+            let part = std::str::from_utf8(part)
                 .ok()
                 .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|p| p.parse::<u64>().ok())
@@ -513,8 +518,7 @@ fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
     let mut close = false;
     let mut keep_alive = false;
     for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|byte| *byte == b',') {
-            let token = token.trim_ascii();
+        for token in list_items(value) {
             close |= token.eq_ignore_ascii_case(b"close");
             keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
         }
@@ -852,6 +856,24 @@ mod tests {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static(bad));
             assert!(content_length(&headers).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn chunked_counts_only_as_the_last_coding() {
+        let with = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(header::TRANSFER_ENCODING, HeaderValue::from_static(value));
+            }
+            chunked_last(&headers)
+        };
+        assert_eq!(with(&[]), None);
+        assert_eq!(with(&["chunked"]), Some(true));
+        assert_eq!(with(&["gzip, Chunked "]), Some(true));
+        assert_eq!(with(&["gzip", "chunked,"]), Some(true));
+        assert_eq!(with(&["chunked, gzip"]), Some(false));
+        assert_eq!(with(&["chunked", "gzip"]), Some(false));
+        assert_eq!(with(&["xchunked"]), Some(false));
     }
 
     #[test]
