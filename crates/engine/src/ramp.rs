@@ -648,14 +648,12 @@ impl Engine {
                 let judgement = match latest {
                     Some(l) if entered.is_some_and(|e| l.at >= e) => {
                         let (verdict, detail) = match l.value {
-                            Some(v) if condition.comparison.holds(v, condition.threshold.value) => {
-                                (
-                                    Verdict::Pass,
-                                    format!("{v}{} at {}", condition.threshold.unit, l.at),
-                                )
-                            }
                             Some(v) => (
-                                Verdict::Fail,
+                                if condition.comparison.holds(v, condition.threshold.value) {
+                                    Verdict::Pass
+                                } else {
+                                    Verdict::Fail
+                                },
                                 format!("{v}{} at {}", condition.threshold.unit, l.at),
                             ),
                             None => (

@@ -60,18 +60,6 @@ pub fn actuation(router: &Router) -> (Dur, String) {
     }
 }
 
-/// The metric window of a source, when the plan says.
-fn window_of(plan: &Plan, source: &str) -> Option<Dur> {
-    let source = plan
-        .metric_sources
-        .iter()
-        .find(|s| s.id.as_str() == source)?;
-    source
-        .builtin
-        .as_ref()
-        .and_then(|b| b.window.as_ref().map(|w| w.value))
-}
-
 pub fn of(plan: &Plan) -> Vec<Reaction> {
     let Some(rules) = &plan.rules else {
         return Vec::new();
@@ -93,8 +81,13 @@ pub fn of(plan: &Plan) -> Vec<Reaction> {
             let (actuation_dur, actuation_text) = router
                 .map(|r| actuation(r))
                 .unwrap_or((Dur::ZERO, "no router".into()));
-            let source = plan.metric_source_of(env).map(|s| s.id.value.clone());
-            let window = source.as_deref().and_then(|s| window_of(plan, s));
+            let source_of_env = plan.metric_source_of(env);
+            let source = source_of_env.map(|s| s.id.value.clone());
+            // The window a ratio's lag is computed over: the built-in source's, when the
+            // plan sets it.
+            let window = source_of_env
+                .and_then(|s| s.builtin.as_ref())
+                .and_then(|b| b.window.as_ref().map(|w| w.value));
             let rules = rules
                 .list
                 .iter()
