@@ -488,7 +488,10 @@ pub(crate) fn list_items(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
 
 /// Whether the last transfer coding named is `chunked`; `None` when none is named.
 fn chunked_last(headers: &HeaderMap) -> Option<bool> {
-    let last_value = headers.get_all(header::TRANSFER_ENCODING).iter().next_back()?;
+    let last_value = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()?;
     let last_coding = list_items(last_value)
         .filter(|item| !item.is_empty())
         .last();
